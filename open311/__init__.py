@@ -1,0 +1,76 @@
+"""open311: an Open311 GeoReport v2 gateway.
+
+`create_app()` builds the Flask application; nothing happens at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from flask_cors import CORS
+
+from .catalog import load_catalog
+from .db import Database, database_url
+from .errors import register_error_handlers
+from .gateway import Gateway
+from .routing import Router
+from .wsgi_fixes import MergeSlashes
+
+DEMO_CONFIG = Path(__file__).parent / "demo" / "config.yaml"
+API_PREFIX = "/open311/v2"
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    return Path(explicit or os.environ.get("OPEN311_CONFIG") or DEMO_CONFIG)
+
+
+def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
+    """Build the gateway. Settings (all optional): CONFIG (YAML path), DATABASE_URL,
+    MAX_CONTENT_LENGTH, PROXY_HOPS, TESTING. Environment: OPEN311_CONFIG,
+    OPEN311_DATABASE_URL, OPEN311_PROXY_HOPS."""
+    settings = dict(settings or {})
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        MAX_FORM_MEMORY_SIZE=512 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update({k: v for k, v in settings.items() if k.isupper()})
+    catalog = load_catalog(config_path(settings.get("CONFIG")))
+    db = Database(database_url(settings.get("DATABASE_URL")))
+    app.extensions["open311"] = Gateway(catalog=catalog, router=Router(catalog), db=db)
+
+    from .api import discovery, requests, services
+
+    for blueprint in (discovery.bp, services.bp, requests.bp):
+        app.register_blueprint(blueprint, url_prefix=API_PREFIX)
+    # Discovery also at the root, where people and some clients look for it first.
+    app.register_blueprint(discovery.bp, name="root_discovery")
+    register_error_handlers(app)
+    # Public data for browser apps: any origin may read; no cookies are involved.
+    CORS(app, resources={r"/*": {"origins": "*"}}, send_wildcard=True, supports_credentials=False)
+
+    @app.get("/")
+    def index() -> Response:
+        return jsonify(
+            {
+                "name": "open311 gateway",
+                "discovery": f"{API_PREFIX}/discovery.json",
+                "services": f"{API_PREFIX}/services.json",
+                "docs": "/docs",
+                "openapi": "/openapi.yaml",
+            }
+        )
+
+    hops = int(settings.get("PROXY_HOPS") or os.environ.get("OPEN311_PROXY_HOPS") or 0)
+    wsgi: Any = MergeSlashes(app.wsgi_app)
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        wsgi = ProxyFix(wsgi, x_for=hops, x_proto=hops, x_host=hops)
+    app.wsgi_app = wsgi  # type: ignore[method-assign]
+    return app

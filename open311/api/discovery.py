@@ -1,0 +1,38 @@
+"""GET discovery.{fmt}: where the endpoint is, what it speaks, how to get a key."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, url_for
+
+from schemas.output import DiscoverySchema
+
+from ..render import render
+from .params import gateway
+
+bp = Blueprint("discovery", __name__)
+
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+
+
+@bp.get("/discovery.<any(json, xml):fmt>")
+def discovery(fmt: str) -> Response:
+    catalog = gateway().catalog
+    # Without a configured public URL, the base is where this request arrived; behind a
+    # proxy set gateway.endpoint_url (or trust X-Forwarded-* with OPEN311_PROXY_HOPS).
+    listing = url_for("services.service_list", fmt="json", _external=True)
+    base = catalog.gateway.endpoint_url or listing.rsplit("/", 1)[0]
+    changeset = catalog.gateway.changeset
+    endpoint = {
+        "specification": SPECIFICATION,
+        "url": base,
+        "changeset": changeset,
+        "type": catalog.gateway.endpoint_type,
+        "formats": ["text/xml", "application/json"],
+    }
+    body = {
+        "changeset": changeset,
+        "contact": catalog.gateway.contact,
+        "key_service": catalog.gateway.key_service,
+        "endpoints": [endpoint],
+    }
+    return render(DiscoverySchema().dump(body), "discovery", fmt)

@@ -1,0 +1,96 @@
+"""What every endpoint needs from a request: merged parameters, the jurisdiction, the
+caller, and schema loading that turns marshmallow's complaints into Open311 errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, request
+from marshmallow import Schema, ValidationError
+
+from ..catalog import Jurisdiction
+from ..errors import APIError
+from ..gateway import Gateway
+from ..keys import Caller, authenticate
+
+
+def gateway() -> Gateway:
+    return current_app.extensions["open311"]
+
+
+def items() -> list[tuple[str, str]]:
+    """Form fields, then query-string fields: clients put api_key and jurisdiction_id in
+    the query string even on POST, so both are read, the body winning a clash."""
+    pairs: list[tuple[str, str]] = []
+    if request.method == "POST":
+        pairs.extend(request.form.items(multi=True))
+    pairs.extend(request.args.items(multi=True))
+    return pairs
+
+
+def first(name: str) -> str | None:
+    for key, value in items():
+        if key == name and value != "":
+            return value
+    return None
+
+
+def load(schema: Schema, data: Any) -> dict[str, Any]:
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise APIError(400, describe(exc.messages)) from exc
+
+
+def describe(messages: Any, prefix: str = "") -> list[str]:
+    out: list[str] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = prefix if key == "_schema" else (f"{prefix}[{key}]" if prefix else str(key))
+            out.extend(describe(value, name))
+    elif isinstance(messages, list):
+        for message in messages:
+            out.extend(
+                describe(message, prefix)
+                if isinstance(message, dict | list)
+                else [f"{prefix}: {message}" if prefix and prefix != "location" else str(message)]
+            )
+    else:
+        out.append(f"{prefix}: {messages}" if prefix else str(messages))
+    return out
+
+
+def jurisdiction(given: str | None = None) -> Jurisdiction:
+    catalog = gateway().catalog
+    given = given if given is not None else first("jurisdiction_id")
+    if not given:
+        default = catalog.gateway.default_jurisdiction
+        if default is None:
+            raise APIError(
+                400,
+                "jurisdiction_id is required: this gateway serves "
+                + ", ".join(sorted(catalog.jurisdictions))
+                + ".",
+            )
+        return catalog.jurisdictions[default]
+    found = catalog.jurisdictions.get(given)
+    if found is None:
+        raise APIError(404, "Unknown jurisdiction_id. See discovery for the jurisdictions served.")
+    return found
+
+
+def presented_key() -> str | None:
+    key = first("api_key") or request.headers.get("X-API-Key")
+    auth = request.headers.get("Authorization", "")
+    if not key and auth.lower().startswith("bearer "):
+        key = auth[7:].strip()
+    return key or None
+
+
+def caller() -> Caller | None:
+    """The key's holder when a valid key was presented (GETs accept and may ignore one)."""
+    key = presented_key()
+    if key is None:
+        return None
+    with gateway().db.read() as session:
+        return authenticate(session, key)

@@ -1,0 +1,194 @@
+"""POST requests.{fmt}, GET requests.{fmt}, GET requests/{id}.{fmt}, GET tokens/{token}.{fmt}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response
+from marshmallow import ValidationError
+
+from schemas.attributes import attribute_schema, prepare
+from schemas.output import CreatedSchema, ExtendedRequestSchema, RequestSchema, TokenSchema
+from schemas.requests import (
+    PERSONAL_FIELDS,
+    CreateRequestSchema,
+    RequestQuerySchema,
+    flat_params,
+    split_attributes,
+)
+
+from ..catalog import Service
+from ..errors import APIError
+from ..keys import Caller, authenticate
+from ..render import render
+from ..routing import OutsideServiceArea
+from ..store import (
+    NewReport,
+    RequestQuery,
+    create_request,
+    find_requests,
+    get_by_token,
+    get_request,
+    history_for,
+    token_resolved,
+)
+from .params import caller, describe, gateway, items, jurisdiction, load, presented_key
+
+bp = Blueprint("requests", __name__)
+
+
+def _authorised_submitter() -> Caller:
+    key = presented_key()
+    if key is None:
+        raise APIError(403, "An api_key is required to create a service request.")
+    with gateway().db.read() as session:
+        found = authenticate(session, key)
+    if found is None:
+        raise APIError(403, "Invalid api_key received -- can't proceed with create_request.")
+    return found
+
+
+def _contact(service: Service, data: dict[str, Any]) -> dict[str, str]:
+    given = {f: data[f] for f in PERSONAL_FIELDS if data.get(f)}
+    rule = service.contact
+    if rule.rule == "anonymous":
+        return {}  # dropped before it is ever stored
+    if rule.rule == "required":
+        present = [f for f in rule.fields if f in given]
+        missing = [f for f in rule.fields if f not in given]
+        if (rule.any_of and not present) or (not rule.any_of and missing):
+            joiner = " or " if rule.any_of else " and "
+            raise APIError(
+                400,
+                f"{service.name} reports need the reporter's contact details: "
+                f"send {joiner.join(rule.fields if rule.any_of else missing)}.",
+            )
+    return given
+
+
+@bp.post("/requests.<any(json, xml):fmt>")
+def create(fmt: str) -> Response:
+    who = _authorised_submitter()
+    pairs = items()
+    data = load(CreateRequestSchema(), flat_params(pairs))
+    j = jurisdiction(data.get("jurisdiction_id"))
+    gw = gateway()
+    service = gw.catalog.service(j.id, data["service_code"])
+    if service is None:
+        raise APIError(404, f"Unknown service_code in {j.id}. See services.{fmt}.")
+    raw_attributes = prepare(service.attributes, split_attributes(pairs))
+    try:
+        attribute_schema(service.attributes).load(raw_attributes)
+    except ValidationError as exc:
+        raise APIError(400, describe(exc.messages, "")) from exc
+    contact = _contact(service, data)
+    try:
+        destinations = gw.router.route(service, data.get("lat"), data.get("long"), raw_attributes)
+    except OutsideServiceArea as exc:
+        raise APIError(400, str(exc)) from exc
+    report = NewReport(
+        service=service,
+        prefix=gw.catalog.jurisdictions[j.id].id_prefix,
+        fields=data,
+        attributes=raw_attributes,
+        contact=contact,
+        destinations=destinations,
+        api_key_id=who.key_id,
+    )
+    with gw.db.write() as session, session.begin():
+        row = create_request(session, report)
+    answer: dict[str, Any] = {
+        "service_notice": service.service_notice,
+        "account_id": contact.get("account_id"),
+    }
+    if service.type == "realtime":
+        answer = {"service_request_id": row.public_id, **answer}
+    elif service.type == "batch":
+        answer = {"token": row.token, **answer}
+    return render([CreatedSchema().dump(answer)], "service_requests", fmt)
+
+
+def _dump(rows: list[Any], extensions: bool, session: Any) -> list[dict[str, Any]]:
+    if not extensions:
+        return RequestSchema(many=True).dump(rows)
+    history = history_for(session, rows)
+    for row in rows:
+        row.history = history.get(row.id, [])
+    return ExtendedRequestSchema(many=True).dump(rows)
+
+
+@bp.get("/requests.<any(json, xml):fmt>")
+def query(fmt: str) -> Response:
+    params = load(RequestQuerySchema(), dict(items()))
+    j = jurisdiction(params.get("jurisdiction_id"))
+    q = RequestQuery(
+        jurisdiction_id=j.id,
+        service_request_ids=params.get("service_request_id", []),
+        service_codes=params.get("service_code", []),
+        statuses=params.get("status", []),
+        start=params.get("start_date"),
+        end=params.get("end_date"),
+        updated_after=params.get("updated_after"),
+        updated_before=params.get("updated_before"),
+        page=params.get("page", 1),
+        page_size=params.get("page_size", 1000),
+    )
+    if q.service_codes and not q.service_request_ids:
+        unknown = [c for c in q.service_codes if gateway().catalog.service(j.id, c) is None]
+        if unknown:
+            # A typo must not silently answer "nothing" (or everything).
+            raise APIError(404, f"Unknown service_code {', '.join(unknown)} in {j.id}.")
+    _apply_caller(q)
+    with gateway().db.read() as session:
+        rows = find_requests(session, q)
+        body = _dump(rows, params.get("extensions", False), session)
+    return render(body, "service_requests", fmt)
+
+
+def _apply_caller(q: RequestQuery) -> None:
+    who = caller()
+    if who is not None and who.role == "admin":
+        q.include_private = True
+    elif who is not None and who.role == "staff":
+        q.private_agency = who.agency
+
+
+@bp.get("/requests/<path:service_request_id>.<any(json, xml):fmt>")
+def one(service_request_id: str, fmt: str) -> Response:
+    params = load(RequestQuerySchema(only=("jurisdiction_id", "extensions")), dict(items()))
+    given = params.get("jurisdiction_id")
+    if given:
+        jurisdiction(given)
+    q = RequestQuery(jurisdiction_id="")
+    _apply_caller(q)
+    with gateway().db.read() as session:
+        row = get_request(
+            session,
+            service_request_id,
+            include_private=q.include_private,
+            private_agency=q.private_agency,
+        )
+        if row is None or (given and row.jurisdiction_id != given):
+            raise APIError(404, "No service request with that service_request_id.")
+        body = _dump([row], params.get("extensions", False), session)
+    return render(body, "service_requests", fmt)
+
+
+@bp.get("/tokens/<path:token>.<any(json, xml):fmt>")
+def token(token: str, fmt: str) -> Response:
+    given = load(RequestQuerySchema(only=("jurisdiction_id",)), dict(items())).get(
+        "jurisdiction_id"
+    )
+    if given:
+        jurisdiction(given)
+    with gateway().db.read() as session:
+        row = get_by_token(session, token)
+        if row is None or (given and row.jurisdiction_id != given):
+            raise APIError(404, "Unknown token.")
+        resolved = row.public_id if token_resolved(row) else None
+    # Pending: 200 with the token and an empty id, so clients poll (Chicago, node-open311).
+    return render(
+        [TokenSchema().dump({"service_request_id": resolved, "token": token})],
+        "service_requests",
+        fmt,
+    )

@@ -1,0 +1,37 @@
+"""GET services.{fmt} and services/{code}.{fmt}: what can be reported, and how."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from schemas.output import ServiceDefinitionSchema, ServiceSchema
+from schemas.requests import ServicesQuerySchema
+
+from ..errors import APIError
+from ..render import render
+from .params import gateway, items, jurisdiction, load
+
+bp = Blueprint("services", __name__)
+
+
+@bp.get("/services.<any(json, xml):fmt>")
+def service_list(fmt: str) -> Response:
+    query = load(ServicesQuerySchema(), dict(items()))
+    j = jurisdiction(query.get("jurisdiction_id"))
+    gw = gateway()
+    services = gw.catalog.services_in(j.id)
+    if "lat" in query:
+        # Extension: only what can be reported at this point.
+        names = gw.router.areas_at(query["lat"], query["long"])
+        services = [s for s in services if gw.router.covers(s, names, located=True)]
+    return render(ServiceSchema(many=True).dump(services), "services", fmt)
+
+
+@bp.get("/services/<path:service_code>.<any(json, xml):fmt>")
+@bp.get("/service/<path:service_code>.<any(json, xml):fmt>")  # the PyPI open311 client's path
+def service_definition(service_code: str, fmt: str) -> Response:
+    j = jurisdiction()
+    service = gateway().catalog.service(j.id, service_code)
+    if service is None:
+        raise APIError(404, f"Unknown service_code in {j.id}. See services.{fmt}.")
+    return render(ServiceDefinitionSchema().dump(service), "service_definition", fmt)

@@ -1,0 +1,307 @@
+"""The configuration file turned into the objects the gateway serves: jurisdictions,
+services and their attributes, agencies, areas and routes.
+
+Loaded once at start-up; a bad file raises `ConfigError` naming the file, the key path
+and the problem, and the gateway does not start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from marshmallow import ValidationError
+
+from schemas.config import ConfigSchema, flatten_errors
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message is for the person who wrote it."""
+
+
+@dataclass(frozen=True)
+class Value:
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Attribute:
+    code: str
+    datatype: str
+    description: str
+    order: int
+    required: bool = False
+    variable: bool = True
+    datatype_description: str | None = None
+    values: tuple[Value, ...] = ()
+
+    @property
+    def keys(self) -> frozenset[str]:
+        return frozenset(v.key for v in self.values)
+
+
+@dataclass(frozen=True)
+class ContactRule:
+    rule: str = "optional"  # anonymous | optional | required
+    fields: tuple[str, ...] = ()
+    any_of: bool = True
+
+
+@dataclass(frozen=True)
+class Service:
+    code: str
+    jurisdiction: str
+    name: str
+    description: str
+    agency: str
+    type: str = "realtime"
+    group: str | None = None
+    keywords: tuple[str, ...] = ()
+    service_notice: str | None = None
+    visibility: str = "public"
+    contact: ContactRule = field(default_factory=ContactRule)
+    area: str | None = None  # resolved: an area name, or None for anywhere
+    attributes: tuple[Attribute, ...] = ()
+
+    @property
+    def metadata(self) -> bool:
+        return bool(self.attributes)
+
+    @property
+    def private(self) -> bool:
+        return self.visibility == "private"
+
+
+@dataclass(frozen=True)
+class Jurisdiction:
+    id: str
+    name: str
+    boundary: Path | None = None
+    id_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Agency:
+    id: str
+    name: str
+    adapter: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    webhook_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class Area:
+    id: str
+    file: Path
+    key: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    to: tuple[str, ...]
+    copy_to: tuple[str, ...] = ()
+    name: str | None = None
+    jurisdiction: str | None = None
+    services: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    within: tuple[str, ...] = ()
+    outside: tuple[str, ...] = ()
+    attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Gateway:
+    contact: str
+    key_service: str
+    default_jurisdiction: str | None
+    endpoint_url: str | None
+    endpoint_type: str
+    changeset: datetime
+    rate_limits: dict[str, Any]
+
+
+@dataclass
+class Catalog:
+    source: Path
+    gateway: Gateway
+    jurisdictions: dict[str, Jurisdiction]
+    agencies: dict[str, Agency]
+    areas: dict[str, Area]
+    routes: list[Route]
+    services: dict[tuple[str, str], Service]  # (jurisdiction, code) -> service
+
+    def services_in(self, jurisdiction: str) -> list[Service]:
+        return [s for (j, _), s in self.services.items() if j == jurisdiction]
+
+    def service(self, jurisdiction: str, code: str) -> Service | None:
+        return self.services.get((jurisdiction, code))
+
+    @property
+    def private_codes(self) -> dict[str, frozenset[str]]:
+        """Per jurisdiction, the codes whose reports never appear publicly."""
+        out: dict[str, set[str]] = {}
+        for (j, code), s in self.services.items():
+            if s.private:
+                out.setdefault(j, set()).add(code)
+        return {j: frozenset(c) for j, c in out.items()}
+
+
+def load_catalog(path: str | os.PathLike[str]) -> Catalog:
+    source = Path(path).resolve()
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror}).") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the configuration must be a mapping at the top level.")
+    raw = _expand_env(source, raw, "")
+    try:
+        data = ConfigSchema().load(raw)
+    except ValidationError as exc:
+        lines = "\n".join(f"  {line}" for line in flatten_errors(exc.messages))
+        raise ConfigError(f"{source}: the configuration is not valid:\n{lines}") from exc
+    return _build(source, data)
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(source: Path, value: Any, path: str) -> Any:
+    """`${NAME}` and `${NAME:-default}` in any string: secrets stay out of the file."""
+    if isinstance(value, dict):
+        return {
+            k: _expand_env(source, v, f"{path}.{k}" if path else str(k)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_expand_env(source, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{source}: {path}: environment variable {name} is not set.")
+
+        return _ENV.sub(substitute, value)
+    return value
+
+
+def _resolve_file(source: Path, key_path: str, name: str) -> Path:
+    candidate = (source.parent / name).resolve()
+    if not candidate.is_file():
+        raise ConfigError(f"{source}: {key_path}: file not found: {name} (looked in {candidate}).")
+    return candidate
+
+
+def _build(source: Path, data: dict[str, Any]) -> Catalog:
+    g = data["gateway"]
+    changeset = g["changeset"] or _changeset_from(source)
+    gateway = Gateway(
+        contact=g["contact"],
+        key_service=g["key_service"],
+        default_jurisdiction=g["default_jurisdiction"]
+        or (data["jurisdictions"][0]["id"] if len(data["jurisdictions"]) == 1 else None),
+        endpoint_url=(g["endpoint_url"] or "").rstrip("/") or None,
+        endpoint_type=g["endpoint_type"],
+        changeset=changeset.astimezone(UTC),
+        rate_limits=dict(g["rate_limits"]),
+    )
+    jurisdictions: dict[str, Jurisdiction] = {}
+    areas: dict[str, Area] = {}
+    for i, j in enumerate(data["jurisdictions"]):
+        boundary = (
+            _resolve_file(source, f"jurisdictions[{i}].boundary", j["boundary"])
+            if j["boundary"]
+            else None
+        )
+        jurisdictions[j["id"]] = Jurisdiction(j["id"], j["name"], boundary, j["id_prefix"])
+        if boundary is not None:
+            area_id = f"jurisdiction:{j['id']}"
+            areas[area_id] = Area(area_id, boundary, None, j["name"])
+    for i, a in enumerate(data["areas"]):
+        areas[a["id"]] = Area(
+            a["id"], _resolve_file(source, f"areas[{i}].file", a["file"]), a["key"], a["name"]
+        )
+    agencies = {
+        a["id"]: Agency(a["id"], a["name"], a["adapter"], a["settings"], a["webhook_secret"])
+        for a in data["agencies"]
+    }
+    services: dict[tuple[str, str], Service] = {}
+    for i, s in enumerate(data["services"]):
+        area = s["area"]
+        if area is None:
+            area = f"jurisdiction:{s['jurisdiction']}"
+            area = area if area in areas else None
+        elif area == "anywhere":
+            area = None
+        elif area == "jurisdiction":
+            area = f"jurisdiction:{s['jurisdiction']}"
+        if area is not None and area.split(":")[0] not in areas and area not in areas:
+            raise ConfigError(f"{source}: services[{i}].area: unknown area {area!r}.")
+        service = Service(
+            code=s["code"],
+            jurisdiction=s["jurisdiction"],
+            name=s["name"],
+            description=s["description"],
+            agency=s["agency"],
+            type=s["type"],
+            group=s["group"],
+            keywords=tuple(s["keywords"]),
+            service_notice=s["service_notice"],
+            visibility=s["visibility"],
+            contact=ContactRule(
+                s["contact"]["rule"], tuple(s["contact"]["needs"]), s["contact"]["any_of"]
+            ),
+            area=area,
+            attributes=tuple(
+                Attribute(
+                    code=a["code"],
+                    datatype=a["datatype"],
+                    description=a["description"],
+                    order=a["order"],
+                    required=a["required"],
+                    variable=a["variable"],
+                    datatype_description=a["datatype_description"],
+                    values=tuple(Value(v["key"], v["name"]) for v in a["values"]),
+                )
+                for a in sorted(s["attributes"], key=lambda a: a["order"])
+            ),
+        )
+        services[(service.jurisdiction, service.code)] = service
+    routes = [
+        Route(
+            to=tuple(r["to"]),
+            copy_to=tuple(r["copy_to"]),
+            name=r["name"],
+            jurisdiction=r["when"]["jurisdiction"],
+            services=frozenset(r["when"]["services"]),
+            groups=frozenset(r["when"]["groups"]),
+            within=tuple(r["when"]["within"]),
+            outside=tuple(r["when"]["outside"]),
+            attributes={
+                k: tuple(str(x) for x in (v if isinstance(v, list) else [v]))
+                for k, v in r["when"]["attributes"].items()
+            },
+        )
+        for r in data["routes"]
+    ]
+    return Catalog(source, gateway, jurisdictions, agencies, areas, routes, services)
+
+
+def _changeset_from(source: Path) -> datetime:
+    # Discovery's changeset must move when the services change and must lie in the
+    # past; the file's modification time does both without asking the author.
+    return datetime.fromtimestamp(int(source.stat().st_mtime), UTC)

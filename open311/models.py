@@ -1,0 +1,174 @@
+"""The tables. Personal data lives in its own table so it can be withheld, purged and
+audited apart from the public record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .db import Base, UTCDateTime, utcnow
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class ServiceRequest(Base):
+    __tablename__ = "service_request"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    public_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    jurisdiction_id: Mapped[str] = mapped_column(String(200))
+    service_code: Mapped[str] = mapped_column(String(100))
+    service_name: Mapped[str] = mapped_column(String(200))
+    private: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    detailed_status: Mapped[str | None] = mapped_column(String(64))
+    status_notes: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    agency_responsible: Mapped[str | None] = mapped_column(String(200))
+    service_notice: Mapped[str | None] = mapped_column(Text)
+    requested_datetime: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_datetime: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expected_datetime: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    address: Mapped[str | None] = mapped_column(Text)
+    address_id: Mapped[str | None] = mapped_column(String(200))
+    zipcode: Mapped[str | None] = mapped_column(String(20))
+    lat: Mapped[float | None]
+    long: Mapped[float | None]
+    media_url: Mapped[str | None] = mapped_column(Text)
+    media_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"))
+
+    contact: Mapped[ReporterContact | None] = relationship(
+        back_populates="request", cascade="all, delete-orphan", uselist=False
+    )
+    deliveries: Mapped[list[Delivery]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="Delivery.id"
+    )
+
+    __table_args__ = (
+        Index("ix_request_public_listing", "jurisdiction_id", "private", "requested_datetime"),
+        Index("ix_request_updated", "updated_datetime"),
+    )
+
+
+class ReporterContact(Base):
+    __tablename__ = "reporter_contact"
+
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("service_request.id", ondelete="CASCADE"), primary_key=True
+    )
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(64))
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    device_id: Mapped[str | None] = mapped_column(String(200))
+    account_id: Mapped[str | None] = mapped_column(String(200))
+
+    request: Mapped[ServiceRequest] = relationship(back_populates="contact")
+
+
+class Delivery(Base):
+    """The outbox: one row per (report, destination), written with the report."""
+
+    __tablename__ = "delivery"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("service_request.id", ondelete="CASCADE"), index=True
+    )
+    destination: Mapped[str] = mapped_column(String(100))
+    primary: Mapped[bool] = mapped_column(Boolean, default=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|inflight|done|dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    backend_id: Mapped[str | None] = mapped_column(String(200))
+    backend_token: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    request: Mapped[ServiceRequest] = relationship(back_populates="deliveries")
+
+    __table_args__ = (
+        Index("ix_delivery_due", "state", "next_attempt_at"),
+        Index("ix_delivery_backend", "destination", "backend_id"),
+    )
+
+
+class DestinationState(Base):
+    """Per-destination circuit breaker, shared by every worker through the database."""
+
+    __tablename__ = "destination_state"
+
+    destination: Mapped[str] = mapped_column(String(100), primary_key=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    synced_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RequestUpdate(Base):
+    """One change to a report's status, kept as history and served as an update feed."""
+
+    __tablename__ = "request_update"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("service_request.id", ondelete="CASCADE"), index=True
+    )
+    # Identifies the change at its source so overlapping sync windows add it once.
+    dedup_key: Mapped[str] = mapped_column(String(300), unique=True)
+    source: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))
+    detailed_status: Mapped[str | None] = mapped_column(String(64))
+    status_notes: Mapped[str | None] = mapped_column(Text)
+    agency_responsible: Mapped[str | None] = mapped_column(String(200))
+    updated_datetime: Mapped[datetime] = mapped_column(UTCDateTime)
+    expected_datetime: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16), default="submit")  # submit|staff|admin
+    agency: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """Who read private reports or personal fields, and when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    key_name: Mapped[str] = mapped_column(String(100))
+    agency: Mapped[str | None] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(100))
+    request_public_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,155 @@
+"""Where a report goes: which areas hold its location, whether its service may be
+reported there, and which agencies receive it.
+
+Every polygon of every configured area sits in one shapely STRtree, so a report costs one
+tree query however many towns or properties are configured; routes are then matched in
+file order against the set of area names the point falls in (first match wins).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import shapely
+from shapely import STRtree
+from shapely.geometry import shape
+
+from .catalog import Area, Catalog, ConfigError, Route, Service
+
+
+class OutsideServiceArea(Exception):
+    """A located report falls outside every boundary its service covers."""
+
+    def __init__(self, service: Service, area_name: str) -> None:
+        super().__init__(
+            f"The location is outside the area where {service.name!r} can be reported "
+            f"({area_name}). Check the coordinates (lat, long in WGS84) or the jurisdiction_id."
+        )
+
+
+@dataclass(frozen=True)
+class Destination:
+    agency: str
+    primary: bool
+
+
+class AreaIndex:
+    """Point-in-polygon over all configured areas."""
+
+    def __init__(self, areas: Mapping[str, Area]) -> None:
+        geoms = []
+        names: list[frozenset[str]] = []
+        self.titles: dict[str, str] = {}
+        for area in areas.values():
+            self.titles[area.id] = area.name or area.id
+            for geom, props in _features(area.file):
+                labels = {area.id}
+                if area.key is not None and props.get(area.key) is not None:
+                    labels.add(f"{area.id}:{props[area.key]}")
+                    self.titles.setdefault(f"{area.id}:{props[area.key]}", str(props[area.key]))
+                geoms.append(geom)
+                names.append(frozenset(labels))
+        self._names = names
+        self._tree = STRtree(geoms) if geoms else None
+        self.known = frozenset().union(*names) if names else frozenset()
+
+    def names_at(self, lat: float, long: float) -> frozenset[str]:
+        if self._tree is None:
+            return frozenset()
+        hits = self._tree.query(shapely.Point(long, lat), predicate="intersects")
+        return frozenset().union(*(self._names[i] for i in hits)) if len(hits) else frozenset()
+
+
+def _features(path: Path) -> list[tuple[shapely.Geometry, dict]]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a readable GeoJSON file ({exc}).") from exc
+    if doc.get("type") == "FeatureCollection":
+        features = doc.get("features", [])
+    elif doc.get("type") == "Feature":
+        features = [doc]
+    else:
+        features = [{"type": "Feature", "geometry": doc, "properties": {}}]
+    out = []
+    for i, feature in enumerate(features):
+        try:
+            geom = shape(feature["geometry"])
+        except (KeyError, TypeError, ValueError, shapely.errors.GEOSException) as exc:
+            raise ConfigError(f"{path}: feature {i} has no usable geometry ({exc}).") from exc
+        if geom.geom_type not in ("Polygon", "MultiPolygon"):
+            raise ConfigError(f"{path}: feature {i} is a {geom.geom_type}; areas are polygons.")
+        if not geom.is_valid:
+            geom = shapely.make_valid(geom)
+        shapely.prepare(geom)
+        out.append((geom, feature.get("properties") or {}))
+    return out
+
+
+class Router:
+    def __init__(self, catalog: Catalog, index: AreaIndex | None = None) -> None:
+        self.catalog = catalog
+        self.index = index or AreaIndex(catalog.areas)
+        for route in catalog.routes:
+            for name in (*route.within, *route.outside):
+                if name not in self.index.known:
+                    raise ConfigError(
+                        f"{catalog.source}: route {route.name or route.to}: no polygon is "
+                        f"named {name!r} (check the area's key property)."
+                    )
+
+    def areas_at(self, lat: float | None, long: float | None) -> frozenset[str]:
+        if lat is None or long is None:
+            return frozenset()
+        return self.index.names_at(lat, long)
+
+    def covers(self, service: Service, names: frozenset[str], located: bool) -> bool:
+        # A report with only an address cannot be placed here; it is accepted and the
+        # agency places it. Only a located report can be outside.
+        return service.area is None or not located or service.area in names
+
+    def route(
+        self,
+        service: Service,
+        lat: float | None,
+        long: float | None,
+        attributes: Mapping[str, str | list[str]],
+    ) -> list[Destination]:
+        located = lat is not None and long is not None
+        names = self.areas_at(lat, long)
+        if not self.covers(service, names, located):
+            assert service.area is not None
+            raise OutsideServiceArea(service, self.index.titles.get(service.area, service.area))
+        for route in self.catalog.routes:
+            if _matches(route, service, names, located, attributes):
+                primary = [Destination(a, i == 0) for i, a in enumerate(route.to)]
+                return primary + [Destination(a, False) for a in route.copy_to if a not in route.to]
+        return [Destination(service.agency, True)]
+
+
+def _matches(
+    route: Route,
+    service: Service,
+    names: frozenset[str],
+    located: bool,
+    attributes: Mapping[str, str | list[str]],
+) -> bool:
+    if route.jurisdiction and route.jurisdiction != service.jurisdiction:
+        return False
+    if route.services and service.code not in route.services:
+        return False
+    if route.groups and service.group not in route.groups:
+        return False
+    if route.within and not (located and any(n in names for n in route.within)):
+        return False
+    if route.outside and not (located and not any(n in names for n in route.outside)):
+        return False
+    for code, wanted in route.attributes.items():
+        given = attributes.get(code)
+        values = given if isinstance(given, list) else [given] if given is not None else []
+        if not any(v in wanted for v in values):
+            return False
+    return True

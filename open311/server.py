@@ -1,0 +1,40 @@
+"""Running the app under gunicorn from the `open311` command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+
+class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    def __init__(self, settings: dict[str, Any], options: dict[str, Any]) -> None:
+        self.settings = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from . import create_app
+
+        return create_app(self.settings)
+
+
+def run_gunicorn(
+    settings: dict[str, Any], *, host: str, port: int, workers: int, threads: int
+) -> None:
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread" if threads > 1 else "sync",
+        "accesslog": "-",
+        # The access log must not carry api_key or personal fields from query strings.
+        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
+        "timeout": 60,
+        "graceful_timeout": 20,
+    }
+    _Gunicorn(settings, options).run()

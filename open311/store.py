@@ -1,0 +1,198 @@
+"""Reading and writing reports. Accepting a report and queueing its deliveries happen in
+one transaction, so nothing accepted can be lost between the two."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from .catalog import Service
+from .db import utcnow
+from .models import Delivery, ReporterContact, RequestUpdate, ServiceRequest
+from .routing import Destination
+
+DEFAULT_WINDOW = timedelta(days=90)
+MAX_RESULTS = 1000
+
+
+@dataclass
+class NewReport:
+    service: Service
+    prefix: str
+    fields: dict[str, Any]  # validated, public fields
+    attributes: dict[str, Any]
+    contact: dict[str, str]  # only the personal fields the contact rule keeps
+    destinations: list[Destination]
+    api_key_id: int | None = None
+
+
+def create_request(session: Session, report: NewReport) -> ServiceRequest:
+    service = report.service
+    data = report.fields
+    media = list(data.get("media_url") or [])
+    now = utcnow()
+    row = ServiceRequest(
+        jurisdiction_id=service.jurisdiction,
+        service_code=service.code,
+        service_name=service.name,
+        private=service.private,
+        status="open",
+        description=data.get("description"),
+        agency_responsible=None,
+        service_notice=service.service_notice,
+        requested_datetime=now,
+        updated_datetime=now,
+        address=data.get("address_string"),
+        address_id=data.get("address_id"),
+        zipcode=data.get("zipcode"),
+        lat=data.get("lat"),
+        long=data.get("long"),
+        media_url=media[0] if media else None,
+        media_urls=media,
+        attributes=report.attributes,
+        api_key_id=report.api_key_id,
+        token=secrets.token_hex(8) if service.type == "batch" else None,
+    )
+    if report.contact:
+        row.contact = ReporterContact(**report.contact)
+    session.add(row)
+    session.flush()  # the row's id makes the public id
+    row.public_id = f"{report.prefix}{row.id}"
+    for destination in report.destinations:
+        row.deliveries.append(
+            Delivery(
+                destination=destination.agency,
+                primary=destination.primary,
+                idempotency_key=f"{row.public_id}:{destination.agency}",
+                state="pending",
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+        if destination.primary and row.agency_responsible is None:
+            row.agency_responsible = destination.agency
+    return row
+
+
+@dataclass
+class RequestQuery:
+    jurisdiction_id: str
+    service_request_ids: Sequence[str] = ()
+    service_codes: Sequence[str] = ()
+    statuses: Sequence[str] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+    page: int = 1
+    page_size: int = MAX_RESULTS
+    include_private: bool = False
+    private_agency: str | None = None  # a staff caller sees this agency's private reports
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _visible(stmt: Select[Any], q: RequestQuery) -> Select[Any]:
+    if q.include_private:
+        return stmt
+    if q.private_agency:
+        return stmt.where(
+            or_(
+                ServiceRequest.private.is_(False),
+                ServiceRequest.deliveries.any(Delivery.destination == q.private_agency),
+            )
+        )
+    return stmt.where(ServiceRequest.private.is_(False))
+
+
+def find_requests(session: Session, q: RequestQuery) -> list[ServiceRequest]:
+    stmt = select(ServiceRequest).where(ServiceRequest.jurisdiction_id == q.jurisdiction_id)
+    stmt = _visible(stmt, q)
+    if q.service_request_ids:
+        # Spec: a service_request_id list overrides every other filter.
+        stmt = stmt.where(ServiceRequest.public_id.in_(list(q.service_request_ids)[:MAX_RESULTS]))
+    else:
+        if q.service_codes:
+            stmt = stmt.where(ServiceRequest.service_code.in_(list(q.service_codes)))
+        if q.statuses:
+            stmt = stmt.where(ServiceRequest.status.in_(list(q.statuses)))
+        if q.updated_after or q.updated_before:
+            # Following changes to older reports is the point of these filters, so the
+            # default 90-day window on requested_datetime does not apply.
+            if q.updated_after:
+                stmt = stmt.where(ServiceRequest.updated_datetime >= q.updated_after)
+            if q.updated_before:
+                stmt = stmt.where(ServiceRequest.updated_datetime <= q.updated_before)
+            if q.start:
+                stmt = stmt.where(ServiceRequest.requested_datetime >= q.start)
+            if q.end:
+                stmt = stmt.where(ServiceRequest.requested_datetime <= q.end)
+        else:
+            start, end = q.start, q.end
+            if start is None and end is None:
+                end = utcnow()
+                start = end - DEFAULT_WINDOW
+            elif start is None:
+                assert end is not None
+                start = end - DEFAULT_WINDOW
+            elif end is None:
+                end = start + DEFAULT_WINDOW
+            stmt = stmt.where(
+                and_(
+                    ServiceRequest.requested_datetime >= start,
+                    ServiceRequest.requested_datetime <= end,
+                )
+            )
+    size = min(q.page_size, MAX_RESULTS)
+    stmt = (
+        stmt.order_by(ServiceRequest.requested_datetime.desc(), ServiceRequest.id.desc())
+        .limit(size)
+        .offset((q.page - 1) * size)
+    )
+    return list(session.scalars(stmt))
+
+
+def get_request(
+    session: Session,
+    public_id: str,
+    *,
+    include_private: bool = False,
+    private_agency: str | None = None,
+) -> ServiceRequest | None:
+    q = RequestQuery(
+        jurisdiction_id="", include_private=include_private, private_agency=private_agency
+    )
+    stmt = _visible(select(ServiceRequest).where(ServiceRequest.public_id == public_id), q)
+    return session.scalar(stmt)
+
+
+def get_by_token(session: Session, token: str) -> ServiceRequest | None:
+    return session.scalar(
+        select(ServiceRequest)
+        .where(ServiceRequest.token == token)
+        .options(selectinload(ServiceRequest.deliveries))
+    )
+
+
+def token_resolved(row: ServiceRequest) -> bool:
+    """A batch token resolves once the primary destination has acknowledged the report."""
+    return any(d.primary and d.state == "done" for d in row.deliveries)
+
+
+def history_for(session: Session, rows: Sequence[ServiceRequest]) -> dict[int, list[RequestUpdate]]:
+    if not rows:
+        return {}
+    ids = [r.id for r in rows]
+    out: dict[int, list[RequestUpdate]] = {i: [] for i in ids}
+    for update in session.scalars(
+        select(RequestUpdate)
+        .where(RequestUpdate.request_id.in_(ids))
+        .order_by(RequestUpdate.updated_datetime, RequestUpdate.id)
+    ):
+        out[update.request_id].append(update)
+    return out

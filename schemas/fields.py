@@ -1,0 +1,71 @@
+"""Fields shared by the input and output schemas."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import fields
+
+_SPACE_FOR_PLUS = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
+
+
+def parse_w3c(text: str) -> datetime:
+    """Lenient W3C/ISO 8601: offsets, fractions, `Z`, a `+` sent as a space, naive = UTC."""
+    value = text.strip()
+    # An unencoded '+' in a query string arrives as a space: "…T10:00:00 05:00".
+    value = _SPACE_FOR_PLUS.sub(r"\1+\2", value)
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+class W3CDateTime(fields.Field):
+    """In: lenient (see parse_w3c). Out: UTC with `Z` and no fractional seconds."""
+
+    default_error_messages = {  # noqa: RUF012
+        "invalid": "Not a date and time. Use W3C format, e.g. 2026-01-31T14:30:00Z.",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        try:
+            return parse_w3c(value)
+        except ValueError as exc:
+            raise self.make_error("invalid") from exc
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FiniteFloat(fields.Float):
+    """A float that refuses NaN and infinities, whatever their spelling."""
+
+    def _validated(self, value: Any) -> float:
+        number = super()._validated(value)
+        if number is not None and not math.isfinite(number):
+            raise self.make_error("special")
+        return number
+
+
+class CommaList(fields.Field):
+    """`a,b, c` -> ["a", "b", "c"]; empty items dropped."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        return [item.strip() for item in value.split(",") if item.strip()]
+
+    default_error_messages = {"invalid": "Expected a comma-separated list."}  # noqa: RUF012

@@ -1,0 +1,155 @@
+"""Output schemas. Each is a whitelist: a field not declared here never leaves the gateway,
+which is what keeps personal data out of public answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields
+
+from .fields import W3CDateTime
+
+
+class _Out(Schema):
+    pass
+
+
+class DiscoveryEndpointSchema(_Out):
+    specification = fields.String()
+    url = fields.String()
+    changeset = W3CDateTime()
+    type = fields.String()
+    formats = fields.List(fields.String())
+
+
+class DiscoverySchema(_Out):
+    changeset = W3CDateTime()
+    contact = fields.String()
+    key_service = fields.String()
+    endpoints = fields.List(fields.Nested(DiscoveryEndpointSchema))
+
+
+class ServiceSchema(_Out):
+    service_code = fields.String(attribute="code")
+    service_name = fields.String(attribute="name")
+    description = fields.String()
+    metadata = fields.Boolean()
+    type = fields.String()
+    keywords = fields.Method("_keywords")
+    group = fields.String(allow_none=True)
+
+    def _keywords(self, service: Any) -> str | None:
+        return ", ".join(service.keywords) or None
+
+
+class ValueOutSchema(_Out):
+    key = fields.String()
+    name = fields.String()
+
+
+class AttributeOutSchema(_Out):
+    variable = fields.Boolean()
+    code = fields.String()
+    datatype = fields.String()
+    required = fields.Boolean()
+    datatype_description = fields.String(allow_none=True)
+    order = fields.Integer()
+    description = fields.String()
+    values = fields.Method("_values")
+
+    def _values(self, attribute: Any) -> list[dict[str, str]] | None:
+        if attribute.datatype not in ("singlevaluelist", "multivaluelist"):
+            return None
+        return ValueOutSchema(many=True).dump(attribute.values)
+
+
+class ServiceDefinitionSchema(_Out):
+    service_code = fields.String(attribute="code")
+    attributes = fields.List(fields.Nested(AttributeOutSchema))
+
+
+class ContactRuleOutSchema(_Out):
+    rule = fields.String()
+    required_fields = fields.Method("_fields", data_key="fields")
+
+    def _fields(self, rule: Any) -> list[str]:
+        return list(rule.fields)
+
+
+class CreatedSchema(_Out):
+    """The POST answer: which of id and token appear depends on the service type."""
+
+    service_request_id = fields.String()
+    token = fields.String()
+    service_notice = fields.String(allow_none=True)
+    account_id = fields.String(allow_none=True)
+
+
+class TokenSchema(_Out):
+    service_request_id = fields.String(allow_none=True)
+    token = fields.String()
+
+
+class RequestSchema(_Out):
+    service_request_id = fields.String(attribute="public_id")
+    status = fields.String()
+    status_notes = fields.String(allow_none=True)
+    service_name = fields.String()
+    service_code = fields.String()
+    description = fields.String(allow_none=True)
+    agency_responsible = fields.String(allow_none=True)
+    service_notice = fields.String(allow_none=True)
+    requested_datetime = W3CDateTime()
+    updated_datetime = W3CDateTime()
+    expected_datetime = W3CDateTime(allow_none=True)
+    address = fields.String(allow_none=True)
+    address_id = fields.String(allow_none=True)
+    zipcode = fields.String(allow_none=True)
+    lat = fields.Float(allow_none=True)
+    long = fields.Float(allow_none=True)
+    media_url = fields.String(allow_none=True)
+
+
+class NoteSchema(_Out):
+    datetime = W3CDateTime(attribute="updated_datetime")
+    type = fields.Method("_type")
+    status = fields.String()
+    detailed_status = fields.String(allow_none=True)
+    summary = fields.String(attribute="status_notes", allow_none=True)
+
+    def _type(self, update: Any) -> str:
+        return "closed" if update.status == "closed" else "activity"
+
+
+class ExtendedRequestSchema(RequestSchema):
+    """`extensions=true`: the Chicago/CitySDK extras, still free of personal data."""
+
+    extended_attributes = fields.Method("_extended")
+    attributes = fields.Dict(keys=fields.String())
+    notes = fields.Method("_notes")
+
+    def _extended(self, request: Any) -> dict[str, Any]:
+        return {
+            "detailed_status": request.detailed_status,
+            "media_urls": list(request.media_urls or []),
+        }
+
+    def _notes(self, request: Any) -> list[dict[str, Any]]:
+        return NoteSchema(many=True).dump(getattr(request, "history", []))
+
+
+class RequestUpdateSchema(_Out):
+    """mySociety's servicerequestupdates feed."""
+
+    update_id = fields.String(attribute="id")
+    service_request_id = fields.String()
+    status = fields.String()
+    updated_datetime = W3CDateTime()
+    description = fields.String(attribute="status_notes", allow_none=True)
+    media_url = fields.String(allow_none=True)
+    external_status_code = fields.String(attribute="detailed_status", allow_none=True)
+
+
+class ErrorSchema(_Out):
+    code = fields.Raw()
+    description = fields.String()

@@ -1,0 +1,154 @@
+"""Input schemas for the GeoReport endpoints: what a client may send, and what is wrong."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+    validates_schema,
+)
+
+from .fields import CommaList, FiniteFloat, W3CDateTime
+
+PERSONAL_FIELDS = ("email", "phone", "first_name", "last_name", "device_id", "account_id")
+MAX_DESCRIPTION = 4000
+_NO_CONTROL = validate.Regexp(
+    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$", error="Contains control characters."
+)
+# attribute[CODE], attribute[CODE][], attribute[CODE][0] (node's qs encoding).
+_ATTRIBUTE_KEY = re.compile(r"^attribute\[([^\]]+)\](?:\[\d*\])?$")
+
+
+def _text(max_len: int, **kw: Any) -> fields.String:
+    return fields.String(validate=[validate.Length(max=max_len), _NO_CONTROL], **kw)
+
+
+class _Lenient(Schema):
+    """Unknown parameters are ignored (clients send extensions); empty ones are absent."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    @pre_load
+    def _empty_is_absent(self, data: Any, **_: Any) -> Any:
+        # Spec: "a null parameter should be treated as equivalent to a non-declared one".
+        if isinstance(data, Mapping):
+            return {k: v for k, v in data.items() if v not in ("", None, [])}
+        return data
+
+
+class CreateRequestSchema(_Lenient):
+    jurisdiction_id = fields.String()
+    service_code = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    lat = FiniteFloat(validate=validate.Range(min=-90, max=90))
+    long = FiniteFloat(validate=validate.Range(min=-180, max=180))
+    address_string = _text(1000)
+    address_id = _text(200)
+    zipcode = _text(20)
+    email = fields.Email(validate=validate.Length(max=320))
+    phone = _text(64)
+    first_name = _text(200)
+    last_name = _text(200)
+    device_id = _text(200)
+    account_id = _text(200)
+    description = fields.String(
+        validate=validate.Length(
+            max=MAX_DESCRIPTION,
+            error=f"The description is limited to {MAX_DESCRIPTION} characters.",
+        )
+    )
+    media_url = fields.List(
+        fields.Url(schemes={"http", "https"}, validate=validate.Length(max=2000))
+    )
+
+    @pre_load
+    def _media_url_list(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, Mapping) and isinstance(data.get("media_url"), str):
+            data = {**data, "media_url": [data["media_url"]]}
+        return data
+
+    @validates_schema
+    def _location(self, data: dict[str, Any], **_: Any) -> None:
+        has_lat, has_long = "lat" in data, "long" in data
+        if has_lat != has_long:
+            raise ValidationError("Send lat and long together.", "lat" if has_long else "long")
+        if not (has_lat or data.get("address_string") or data.get("address_id")):
+            raise ValidationError(
+                "A location is required: lat and long, address_string or address_id.", "location"
+            )
+
+
+class RequestQuerySchema(_Lenient):
+    jurisdiction_id = fields.String()
+    service_request_id = CommaList()
+    service_code = CommaList()
+    status = CommaList()
+    start_date = W3CDateTime()
+    end_date = W3CDateTime()
+    updated_after = W3CDateTime()
+    updated_before = W3CDateTime()
+    page = fields.Integer(validate=validate.Range(min=1, max=100_000))
+    page_size = fields.Integer(validate=validate.Range(min=1, max=1000))
+    extensions = fields.Boolean()
+
+    @validates_schema
+    def _statuses(self, data: dict[str, Any], **_: Any) -> None:
+        bad = [s for s in data.get("status", []) if s not in ("open", "closed")]
+        if bad:
+            raise ValidationError(
+                f"Unknown status {', '.join(bad)}; use open, closed or both.", "status"
+            )
+        if (
+            data.get("start_date")
+            and data.get("end_date")
+            and data["end_date"] < data["start_date"]
+        ):
+            raise ValidationError("end_date is before start_date.", "end_date")
+
+
+class UpdatesQuerySchema(_Lenient):
+    jurisdiction_id = fields.String()
+    start_date = W3CDateTime()
+    end_date = W3CDateTime()
+
+
+class ServicesQuerySchema(_Lenient):
+    jurisdiction_id = fields.String()
+    lat = FiniteFloat(validate=validate.Range(min=-90, max=90))
+    long = FiniteFloat(validate=validate.Range(min=-180, max=180))
+
+    @validates_schema
+    def _pair(self, data: dict[str, Any], **_: Any) -> None:
+        if ("lat" in data) != ("long" in data):
+            raise ValidationError("Send lat and long together.", "lat")
+
+
+def split_attributes(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Collect attribute[CODE] in every spelling clients use, keeping repeated values."""
+    out: dict[str, list[str]] = {}
+    for key, value in items:
+        match = _ATTRIBUTE_KEY.match(key)
+        if match and value != "":
+            out.setdefault(match.group(1), []).append(value)
+    return out
+
+
+def flat_params(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """A multi-dict as plain data: media_url keeps every value, others keep the first."""
+    out: dict[str, Any] = {}
+    for key, value in items:
+        if key.startswith("attribute["):
+            continue
+        if key in ("media_url", "media_url[]"):
+            out.setdefault("media_url", []).append(value) if value else None
+        else:
+            out.setdefault(key, value)
+    return out

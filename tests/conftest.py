@@ -1,0 +1,112 @@
+"""Shared fixtures: a real database (a SQLite file always, PostgreSQL when
+OPEN311_TEST_DATABASE_URL is set), the app on it, keys, and both formats."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from open311 import create_app
+from open311.db import Base, Database, database_url
+from open311.keys import create_key
+from open311.migrate import upgrade
+
+PG_URL = os.environ.get("OPEN311_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate once; each test gets a copy of the migrated file."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A throw-away database on the test server, migrated once, dropped at the end."""
+    assert PG_URL is not None
+    admin_url = database_url(PG_URL)
+    name = f"open311_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        )
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def _truncate_pg(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "open311.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_database")
+    _truncate_pg(url)
+    return url
+
+
+@pytest.fixture
+def settings(db_url: str) -> dict[str, Any]:
+    """Override in a test module to point at another configuration."""
+    return {"DATABASE_URL": db_url, "TESTING": True}
+
+
+@pytest.fixture
+def app(settings: dict[str, Any]) -> Iterator[Any]:
+    application = create_app(settings)
+    yield application
+    application.extensions["open311"].db.dispose()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def database(app: Any) -> Database:
+    return app.extensions["open311"].db
+
+
+def make_key(app: Any, name: str, role: str = "submit", agency: str | None = None) -> str:
+    with app.extensions["open311"].db.write() as session, session.begin():
+        return create_key(session, name, role, agency)
+
+
+@pytest.fixture
+def submit_key(app: Any) -> str:
+    return make_key(app, f"app-{uuid.uuid4().hex[:6]}")
+
+
+@pytest.fixture(params=["json", "xml"])
+def fmt(request: pytest.FixtureRequest) -> str:
+    return request.param
