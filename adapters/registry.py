@@ -1,0 +1,60 @@
+"""Finding adapters by name.
+
+Adapters are found through the entry-point group `open311.adapters`, the same way for the
+built-in ones (declared in this project's pyproject.toml) and for third-party packages: an
+agency's own adapter is a pip install away, with no change to the gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from adapters.base import Adapter
+
+ENTRY_POINT_GROUP = "open311.adapters"
+
+
+class UnknownAdapterError(ValueError, LookupError):
+    """No installed adapter has this name (a configuration error, hence also a ValueError)."""
+
+
+def _entry_points() -> dict[str, EntryPoint]:
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        earlier = found.get(ep.name)
+        # The same distribution seen twice (e.g. an editable install) is harmless; two
+        # packages claiming one name would make the configuration ambiguous.
+        if earlier is not None and earlier.value != ep.value:
+            raise LookupError(
+                f"adapter name {ep.name!r} is claimed twice in {ENTRY_POINT_GROUP!r}: "
+                f"{earlier.value} and {ep.value}; uninstall one of them"
+            )
+        found[ep.name] = ep
+    return found
+
+
+def available_adapters() -> list[str]:
+    """The names of all installed adapters, sorted."""
+    return sorted(_entry_points())
+
+
+def load_adapter_class(name: str) -> type[Adapter]:
+    points = _entry_points()
+    ep = points.get(name)
+    if ep is None:
+        known = ", ".join(sorted(points)) or "none installed"
+        raise UnknownAdapterError(f"unknown adapter {name!r}; available adapters: {known}")
+    try:
+        loaded = ep.load()
+    except (ImportError, AttributeError) as exc:
+        raise ImportError(f"adapter {name!r} ({ep.value}) cannot be loaded: {exc}") from exc
+    if not (isinstance(loaded, type) and issubclass(loaded, Adapter)):
+        raise TypeError(f"adapter {name!r} ({ep.value}) is not a subclass of adapters.base.Adapter")
+    return loaded
+
+
+def create_adapter(name: str, settings: Mapping[str, Any] | None = None) -> Adapter:
+    """An adapter instance; ValueError when the name is unknown or the settings are wrong."""
+    return load_adapter_class(name)(settings or {})
