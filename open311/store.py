@@ -29,6 +29,7 @@ class NewReport:
     attributes: dict[str, Any]
     contact: dict[str, str]  # only the personal fields the contact rule keeps
     destinations: list[Destination]
+    agency_responsible: str | None = None  # the primary destination's display name
     api_key_id: int | None = None
 
 
@@ -44,7 +45,7 @@ def create_request(session: Session, report: NewReport) -> ServiceRequest:
         private=service.private,
         status="open",
         description=data.get("description"),
-        agency_responsible=None,
+        agency_responsible=report.agency_responsible,
         service_notice=service.service_notice,
         requested_datetime=now,
         updated_datetime=now,
@@ -75,8 +76,6 @@ def create_request(session: Session, report: NewReport) -> ServiceRequest:
                 created_at=now,
             )
         )
-        if destination.primary and row.agency_responsible is None:
-            row.agency_responsible = destination.agency
     return row
 
 

@@ -93,6 +93,9 @@ def create(fmt: str) -> Response:
         attributes=raw_attributes,
         contact=contact,
         destinations=destinations,
+        agency_responsible=next(
+            (gw.catalog.agencies[d.agency].name for d in destinations if d.primary), None
+        ),
         api_key_id=who.key_id,
     )
     with gw.db.write() as session, session.begin():
