@@ -50,7 +50,8 @@ class Answer:
     delay: float = 0.0
 
 
-Handler = Callable[[Received], Answer]
+# A handler answers an Answer or a tuple (status, body) / (status, body, headers).
+Handler = Callable[[Received], Any]
 
 
 class Backend:
@@ -62,7 +63,10 @@ class Backend:
         self._lock = threading.Lock()
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval keeps shutdown (once per test) from costing half a second.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -110,6 +114,8 @@ class Backend:
         if handler is None:
             return Response("no route", status=404)(environ, start_response)
         answer = handler(received)
+        if isinstance(answer, tuple):
+            answer = Answer(*answer)
         if answer.delay:
             time.sleep(answer.delay)
         body = answer.body
