@@ -30,7 +30,8 @@ from adapters.base import Contact, Ticket
 @dataclass
 class Received:
     method: str
-    path: str
+    path: str  # percent-decoded, as routes are matched
+    raw_path: str  # as sent on the wire, to check quoting
     query: dict[str, list[str]]
     headers: Headers
     body: bytes
@@ -104,6 +105,7 @@ class Backend:
         received = Received(
             method=request.method,
             path=request.path,
+            raw_path=environ.get("RAW_URI", "").partition("?")[0],
             query={k: request.args.getlist(k) for k in request.args},
             headers=Headers(request.headers),
             body=request.get_data(),
