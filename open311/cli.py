@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -162,6 +163,141 @@ def keys_revoke(obj: Context, name: str) -> None:
     if not done:
         raise click.ClickException(f"no active key named {name!r}")
     click.echo(f"revoked {name}", err=True)
+
+
+# --- delivery -----------------------------------------------------------------------
+
+
+def _runtime(obj: Context) -> tuple[Any, Any, dict[str, Any]]:
+    from . import config_path
+    from .delivery import build_adapters
+
+    try:
+        catalog = load_catalog(config_path(obj.config))
+        adapters = build_adapters(catalog)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return catalog, obj.database(), adapters
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Deliver what is due, sync once, then exit.")
+@click.option("--sync-every", default=60.0, show_default=True, help="Seconds between status pulls.")
+@click.option("--batch", default=10, show_default=True, help="Deliveries claimed at a time.")
+@pass_context
+def worker(obj: Context, once: bool, sync_every: float, batch: int) -> None:
+    """Deliver queued reports to the agencies and pull their status back."""
+    import signal
+    import threading
+
+    from .outbox import Outbox, OutboxPolicy
+    from .sync import sync_all
+
+    _ensure_schema(obj)
+    catalog, database, adapters = _runtime(obj)
+    outbox = Outbox(database, catalog, adapters, OutboxPolicy(batch_size=batch))
+    if once:
+        delivered = outbox.drain()
+        results = sync_all(database, catalog, adapters)
+        click.echo(f"delivered {delivered}; synced {results}", err=True)
+        outbox.close()
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def syncing() -> None:
+        while not stop.wait(sync_every):
+            try:
+                sync_all(database, catalog, adapters)
+            except Exception:  # keep pulling on the next round
+                import logging
+
+                logging.getLogger("open311.sync").exception("sync round failed")
+
+    threading.Thread(target=syncing, name="open311-sync", daemon=True).start()
+    click.echo(f"worker {outbox.owner} delivering", err=True)
+    outbox.run_forever(stop)
+    outbox.close()
+
+
+@main.command()
+@pass_context
+def sync(obj: Context) -> None:
+    """Pull status updates from every agency once."""
+    from .sync import sync_all
+
+    _ensure_schema(obj)
+    catalog, database, adapters = _runtime(obj)
+    for destination, result in sync_all(database, catalog, adapters).items():
+        click.echo(f"{destination}\t{result}")
+
+
+@main.group()
+def outbox() -> None:
+    """Inspect and retry deliveries."""
+
+
+@outbox.command("list")
+@click.option("--state", type=click.Choice(["pending", "inflight", "done", "dead"]))
+@click.option("--limit", default=200, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of objects.")
+@pass_context
+def outbox_list(obj: Context, state: str | None, limit: int, as_json: bool) -> None:
+    """Deliveries, newest first."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from schemas.admin import DeliveryOutSchema
+
+    from .models import Delivery
+
+    _ensure_schema(obj)
+    database = obj.database()
+    stmt = select(Delivery).options(selectinload(Delivery.request)).order_by(Delivery.id.desc())
+    if state:
+        stmt = stmt.where(Delivery.state == state)
+    with database.read() as session:
+        rows = DeliveryOutSchema(many=True).dump(session.scalars(stmt.limit(limit)).all())
+    database.dispose()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(
+            f"{row['id']}\t{row['request_id']}\t{row['destination']}\t{row['state']}\t"
+            f"attempts={row['attempts']}\t{row['backend_id'] or '-'}\t{row['last_error'] or ''}"
+        )
+
+
+@outbox.command("retry")
+@click.argument("delivery_id", required=False, type=int)
+@click.option("--dead", "all_dead", is_flag=True, help="Retry every dead delivery.")
+@pass_context
+def outbox_retry(obj: Context, delivery_id: int | None, all_dead: bool) -> None:
+    """Queue a dead (or waiting) delivery again, now, with a fresh count of attempts."""
+    from sqlalchemy import update
+
+    from .db import utcnow
+    from .models import Delivery, DestinationState
+
+    if (delivery_id is None) == (not all_dead):
+        raise click.UsageError("give a delivery ID or --dead (not both)")
+    _ensure_schema(obj)
+    database = obj.database()
+    stmt = update(Delivery).values(state="pending", attempts=0, next_attempt_at=utcnow())
+    if all_dead:
+        stmt = stmt.where(Delivery.state == "dead")
+    else:
+        stmt = stmt.where(Delivery.id == delivery_id, Delivery.state.in_(["dead", "pending"]))
+    with database.write() as session, session.begin():
+        count = session.execute(stmt).rowcount
+        # An operator retrying says the back-end is back: lift any pause.
+        session.execute(update(DestinationState).values(paused_until=None, consecutive_failures=0))
+    database.dispose()
+    if not count:
+        raise click.ClickException("nothing to retry")
+    click.echo(f"queued {count} deliveries again", err=True)
 
 
 # --- serving ------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from open311.db import Base, Database, database_url
 from open311.keys import create_key
 from open311.migrate import upgrade
 
+pytest_plugins = ["tests.support.plugin"]
+
 PG_URL = os.environ.get("OPEN311_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 

@@ -1,0 +1,131 @@
+"""Applying status changes from agencies to the public record, once each.
+
+Changes arrive three ways (a sync pull, a webhook push, a staff member in the inbox) and
+all land here, so the rules live in one place: an update is recorded once (its dedup key),
+only the primary destination speaks for the report's public status, and an older change
+never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from adapters.base import Update
+
+from .db import utcnow
+from .models import Delivery, RequestUpdate, ServiceRequest
+
+log = logging.getLogger("open311.updates")
+
+
+@dataclass(frozen=True)
+class Change:
+    """A status change for one report, whoever made it."""
+
+    status: str
+    updated_datetime: datetime
+    detailed_status: str | None = None
+    status_notes: str | None = None
+    agency_responsible: str | None = None
+    expected_datetime: datetime | None = None
+
+
+def dedup_key(source: str, request_id: int, change: Change, update_id: str | None) -> str:
+    if update_id:
+        return f"{source}:{request_id}:{update_id}"[:300]
+    fingerprint = "|".join(
+        str(x)
+        for x in (
+            change.status,
+            change.detailed_status,
+            change.status_notes,
+            change.updated_datetime.isoformat(),
+        )
+    )
+    return f"{source}:{request_id}:{hashlib.sha256(fingerprint.encode()).hexdigest()[:32]}"
+
+
+def record_change(
+    session: Session,
+    request: ServiceRequest,
+    change: Change,
+    *,
+    source: str,
+    update_id: str | None = None,
+) -> RequestUpdate | None:
+    """Keep the change in the history and apply it when it is the newest. None = seen."""
+    key = dedup_key(source, request.id, change, update_id)
+    if session.scalar(select(RequestUpdate.id).where(RequestUpdate.dedup_key == key)):
+        return None
+    entry = RequestUpdate(
+        request_id=request.id,
+        dedup_key=key,
+        source=source,
+        status=change.status,
+        detailed_status=change.detailed_status,
+        status_notes=change.status_notes,
+        agency_responsible=change.agency_responsible,
+        updated_datetime=change.updated_datetime,
+        expected_datetime=change.expected_datetime,
+        created_at=utcnow(),
+    )
+    session.add(entry)
+    if change.updated_datetime >= request.updated_datetime:
+        request.status = change.status
+        request.detailed_status = change.detailed_status
+        if change.status_notes is not None:
+            request.status_notes = change.status_notes
+        if change.agency_responsible:
+            request.agency_responsible = change.agency_responsible
+        if change.expected_datetime is not None:
+            request.expected_datetime = change.expected_datetime
+        request.updated_datetime = change.updated_datetime
+    session.flush()
+    return entry
+
+
+def apply_backend_updates(
+    session: Session, destination: str, agency_name: str, updates: Iterable[Update]
+) -> int:
+    """Updates read from (or pushed by) one destination's back-end. Returns how many were new."""
+    fresh = 0
+    for update in updates:
+        delivery = _delivery_for(session, destination, update)
+        if delivery is None:
+            log.info("update for unknown %s id ignored", destination)
+            continue
+        if update.backend_token and not delivery.backend_id:
+            delivery.backend_id = update.backend_id
+        if not delivery.primary:
+            # A copy's recipient does not decide the public status of the report.
+            continue
+        status = update.status if update.status in ("open", "closed") else "open"
+        change = Change(
+            status=status,
+            updated_datetime=update.updated_datetime,
+            detailed_status=update.detailed_status,
+            status_notes=update.status_notes,
+            agency_responsible=update.agency_responsible or agency_name,
+            expected_datetime=update.expected_datetime,
+        )
+        if record_change(
+            session, delivery.request, change, source=destination, update_id=update.update_id
+        ):
+            fresh += 1
+    return fresh
+
+
+def _delivery_for(session: Session, destination: str, update: Update) -> Delivery | None:
+    clauses = [Delivery.backend_id == update.backend_id]
+    if update.backend_token:
+        clauses.append(Delivery.backend_token == update.backend_token)
+    return session.scalar(
+        select(Delivery).where(Delivery.destination == destination, or_(*clauses)).limit(1)
+    )
