@@ -257,7 +257,8 @@ def smtp_factory() -> Iterator[Callable[..., SmtpServer]]:
                 return AuthResult(success=False, handled=False)
             pair = (auth_data.login.decode(), auth_data.password.decode())
             logins.append(pair)
-            return AuthResult(success=pair == credentials)
+            # handled=False makes aiosmtpd answer 535 itself on failure.
+            return AuthResult(success=pair == credentials, handled=False)
 
         kwargs: dict[str, Any] = {}
         if credentials is not None:
