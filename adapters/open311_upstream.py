@@ -81,7 +81,7 @@ class Open311Adapter(Adapter):
         token = scalar_text(first.get("token"))
         if backend_id is None and token is None:
             raise TemporaryFailure("submit: the answer has neither service_request_id nor token")
-        return Receipt(backend_id=backend_id, backend_token=token if backend_id is None else None)
+        return Receipt(backend_id=backend_id, backend_token=token)
 
     def _form(self, ticket: Ticket) -> list[tuple[str, str]]:
         form: list[tuple[str, str]] = []

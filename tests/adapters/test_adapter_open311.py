@@ -82,6 +82,14 @@ def test_token_answer(backend, make_ticket) -> None:
     assert receipt == type(receipt)(backend_token="12345")
 
 
+def test_answer_with_id_and_token_keeps_both(backend, make_ticket) -> None:
+    backend.on(
+        "POST", "/open311/v2/requests.json", json=[{"service_request_id": "7", "token": "t7"}]
+    )
+    receipt = adapter_for(backend).submit(make_ticket())
+    assert (receipt.backend_id, receipt.backend_token) == ("7", "t7")
+
+
 def test_xml_submit_and_token(backend, make_ticket) -> None:
     backend.on(
         "POST",
