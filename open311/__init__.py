@@ -44,9 +44,9 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     db = Database(database_url(settings.get("DATABASE_URL")))
     app.extensions["open311"] = Gateway(catalog=catalog, router=Router(catalog), db=db)
 
-    from .api import discovery, requests, services
+    from .api import discovery, requests, services, staff, updates, webhook
 
-    for blueprint in (discovery.bp, services.bp, requests.bp):
+    for blueprint in (discovery.bp, services.bp, requests.bp, updates.bp, staff.bp, webhook.bp):
         app.register_blueprint(blueprint, url_prefix=API_PREFIX)
     # Discovery also at the root, where people and some clients look for it first.
     app.register_blueprint(discovery.bp, name="root_discovery")

@@ -104,6 +104,9 @@ class Delivery(Base):
     backend_token: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # For the gateway's own inbox: which staff key took the report on.
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     request: Mapped[ServiceRequest] = relationship(back_populates="deliveries")
 

@@ -431,7 +431,7 @@ def start_simulator(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=BANNER)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8311)
+    parser.add_argument("--port", type=int, default=8312)
     parser.add_argument("--token", default=None, help="bearer token (random if omitted)")
     parser.add_argument(
         "--auto-close-after",

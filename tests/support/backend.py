@@ -46,7 +46,10 @@ class Backend:
     def start(self, port: int = 0) -> Backend:
         self._server = make_server("127.0.0.1", port, self, threaded=True)
         self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        server = self._server
+        self._thread = threading.Thread(
+            target=lambda: server.serve_forever(poll_interval=0.05), daemon=True
+        )
         self._thread.start()
         return self
 

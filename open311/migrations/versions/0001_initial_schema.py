@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 06:23:50.250310
+Create Date: 2026-11-21 06:30:00.535420
 """
 
 from __future__ import annotations
@@ -122,6 +122,8 @@ def upgrade() -> None:
         sa.Column("backend_token", sa.String(length=200), nullable=True),
         sa.Column("created_at", open311.db.UTCDateTime(), nullable=False),
         sa.Column("delivered_at", open311.db.UTCDateTime(), nullable=True),
+        sa.Column("claimed_by", sa.String(length=100), nullable=True),
+        sa.Column("claimed_at", open311.db.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(["request_id"], ["service_request.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("idempotency_key"),
