@@ -366,8 +366,14 @@ def _start_worker(obj: Context, extra_env: dict[str, str] | None = None) -> Any:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8311, show_default=True, type=int)
 @click.option("--workorders-port", default=8312, show_default=True, type=int)
+@click.option(
+    "--auto-close-after",
+    default=60.0,
+    show_default=True,
+    help="Seconds until the simulated crews complete a work order.",
+)
 @pass_context
-def demo(obj: Context, host: str, port: int, workorders_port: int) -> None:
+def demo(obj: Context, host: str, port: int, workorders_port: int, auto_close_after: float) -> None:
     """Serve the bundled demo: New Haven, its housing authority, Hamden and West Haven."""
     import subprocess
 
@@ -388,7 +394,7 @@ def demo(obj: Context, host: str, port: int, workorders_port: int) -> None:
             "--token",
             token,
             "--auto-close-after",
-            "60",
+            str(auto_close_after),
         ]
     )
     database = obj.database()

@@ -15,7 +15,7 @@ def build_adapters(catalog: Catalog) -> dict[str, Adapter]:
     for index, agency in enumerate(catalog.agencies.values()):
         try:
             built[agency.id] = create_adapter(agency.adapter, agency.settings)
-        except (LookupError, ValueError, TypeError) as exc:
+        except (ImportError, LookupError, ValueError, TypeError) as exc:
             for adapter in built.values():
                 adapter.close()
             raise ConfigError(

@@ -22,13 +22,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from adapters.base import Adapter, DeliveryError, PermanentFailure, Receipt, Ticket
 
 from .catalog import Catalog
-from .db import Database, utcnow
+from .db import Database, insert_ignoring_conflicts, utcnow
 from .delivery import ticket_for
 from .models import Delivery, DestinationState, ServiceRequest
 from .updates import Change, record_change
@@ -69,12 +68,8 @@ def scrub(message: str, ticket: Ticket | None) -> str:
 def ensure_destinations(session: Session, names: list[str]) -> None:
     if not names:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(DestinationState).values(
-        [{"destination": n, "consecutive_failures": 0} for n in names]
-    )
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["destination"]))
+    stmt = insert_ignoring_conflicts(session, DestinationState, ["destination"])
+    session.execute(stmt.values([{"destination": n, "consecutive_failures": 0} for n in names]))
 
 
 class Outbox:
@@ -222,27 +217,37 @@ class Outbox:
                 # Someone else holds it now; their acknowledgement will count.
                 return "lost"
             self._healthy(session, ticket.destination)
-            if receipt.status in ("open", "closed") and ticket.primary:
-                request = session.get(
-                    ServiceRequest,
-                    session.scalar(select(Delivery.request_id).where(Delivery.id == delivery_id)),
-                )
-                if request is not None and (receipt.status == "closed" or receipt.detailed_status):
-                    agency = self.catalog.agencies.get(ticket.destination)
-                    record_change(
-                        session,
-                        request,
-                        Change(
-                            status=receipt.status,
-                            updated_datetime=now,
-                            detailed_status=receipt.detailed_status,
-                            status_notes=receipt.status_notes,
-                            agency_responsible=agency.name if agency else None,
-                        ),
-                        source=ticket.destination,
-                        update_id=f"receipt:{delivery_id}",
-                    )
+            if ticket.primary:
+                self._received(session, delivery_id, ticket, receipt, now)
         return "done"
+
+    def _received(
+        self, session: Session, delivery_id: int, ticket: Ticket, receipt: Receipt, now: datetime
+    ) -> None:
+        """The owning agency has the report: say so on the public record, with its own
+        reference, so a resident can quote it when calling that agency."""
+        request = session.scalar(
+            select(ServiceRequest)
+            .join(Delivery, Delivery.request_id == ServiceRequest.id)
+            .where(Delivery.id == delivery_id)
+        )
+        if request is None:
+            return
+        agency = self.catalog.agencies.get(ticket.destination)
+        name = agency.name if agency else ticket.destination
+        notes = receipt.status_notes or f"Received by {name}"
+        if receipt.status_notes is None and receipt.backend_id not in (None, ticket.request_id):
+            notes += f" as {receipt.backend_id}"
+        change = Change(
+            status=receipt.status if receipt.status in ("open", "closed") else "open",
+            updated_datetime=now,
+            detailed_status=receipt.detailed_status or "received",
+            status_notes=notes + ".",
+            agency_responsible=name,
+        )
+        record_change(
+            session, request, change, source=ticket.destination, update_id=f"receipt:{delivery_id}"
+        )
 
     def _failed(self, delivery_id: int, ticket: Ticket, attempts: int, exc: DeliveryError) -> str:
         now = utcnow()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from adapters.base import Update
 
-from .db import utcnow
+from .db import insert_ignoring_conflicts, utcnow
 from .models import Delivery, RequestUpdate, ServiceRequest
 
 log = logging.getLogger("open311.updates")
@@ -62,21 +62,23 @@ def record_change(
 ) -> RequestUpdate | None:
     """Keep the change in the history and apply it when it is the newest. None = seen."""
     key = dedup_key(source, request.id, change, update_id)
-    if session.scalar(select(RequestUpdate.id).where(RequestUpdate.dedup_key == key)):
+    values = {
+        "request_id": request.id,
+        "dedup_key": key,
+        "source": source,
+        "status": change.status,
+        "detailed_status": change.detailed_status,
+        "status_notes": change.status_notes,
+        "agency_responsible": change.agency_responsible,
+        "updated_datetime": change.updated_datetime,
+        "expected_datetime": change.expected_datetime,
+        "created_at": utcnow(),
+    }
+    # Two syncs (or a sync and a webhook) may bring the same change at once.
+    stmt = insert_ignoring_conflicts(session, RequestUpdate, ["dedup_key"])
+    new_id = session.scalar(stmt.values(values).returning(RequestUpdate.id))
+    if new_id is None:
         return None
-    entry = RequestUpdate(
-        request_id=request.id,
-        dedup_key=key,
-        source=source,
-        status=change.status,
-        detailed_status=change.detailed_status,
-        status_notes=change.status_notes,
-        agency_responsible=change.agency_responsible,
-        updated_datetime=change.updated_datetime,
-        expected_datetime=change.expected_datetime,
-        created_at=utcnow(),
-    )
-    session.add(entry)
     if change.updated_datetime >= request.updated_datetime:
         request.status = change.status
         request.detailed_status = change.detailed_status
@@ -88,7 +90,7 @@ def record_change(
             request.expected_datetime = change.expected_datetime
         request.updated_datetime = change.updated_datetime
     session.flush()
-    return entry
+    return session.get(RequestUpdate, new_id)
 
 
 def apply_backend_updates(

@@ -113,6 +113,8 @@ def test_status_flows_back_from_the_backend(client, submit_key, app, outbox, bac
     gateway = app.extensions["open311"]
     rid = parse(post(client, fmt, submit_key), fmt)[0]["service_request_id"]
     outbox.drain()
+    [received] = parse(client.get(f"/open311/v2/requests/{rid}.{fmt}"), fmt)
+    assert received["status_notes"] == "Received by Test City Public Works as WO-1."
     backend.close_order("WO-1", "Crew 4 filled it")
     adapters = build_adapters(gateway.catalog)
     assert sync_all(gateway.db, gateway.catalog, adapters)["works"] == 1
@@ -123,7 +125,9 @@ def test_status_flows_back_from_the_backend(client, submit_key, app, outbox, bac
     assert body["agency_responsible"] == "Test City Public Works"
     ext = parse(client.get(f"/open311/v2/requests/{rid}.{fmt}?extensions=true"), fmt)[0]
     assert ext["extended_attributes"]["detailed_status"] == "done"
-    assert [n["status"] for n in ext["notes"]] == ["closed"]
+    notes = ext["notes"]
+    assert [n["status"] for n in notes] == ["open", "closed"]
+    assert notes[0]["summary"] == "Received by Test City Public Works as WO-1."
 
 
 def test_expired_lease_is_taken_over_and_stale_worker_cannot_ack(

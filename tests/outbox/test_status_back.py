@@ -53,7 +53,8 @@ def test_staff_list_claim_and_close_flow_into_public_record(client, app, submit_
     assert "email" not in public and "reporter" not in public
     feed = parse(client.get(f"/open311/v2/servicerequestupdates.{fmt}"), fmt)
     assert [(u["service_request_id"], u["status"], u["description"]) for u in feed] == [
-        (rid, "closed", "Boiler repaired")
+        (rid, "open", "Received by Test Housing Authority."),
+        (rid, "closed", "Boiler repaired"),
     ]
     assert parse(staff_get(client, staff, fmt), fmt) == []  # no longer open
     closed = parse(staff_get(client, staff, fmt, status="closed"), fmt)
