@@ -41,9 +41,10 @@ def post(live_server: LiveServer, **fields: Any) -> dict[str, Any]:
     return response.json()[0]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def reports(live_server: LiveServer) -> dict[str, str]:
-    """Two New Haven reports and one in Hamden, made for each test."""
+    """Two New Haven reports and one in Hamden, made once: the live server rate-limits
+    POSTs per key and per address, so the suite keeps its POSTs few."""
     return {
         "pothole": post(live_server, description="georeport pothole")["service_request_id"],
         "dumping": post(
