@@ -17,6 +17,8 @@ from .catalog import load_catalog
 from .db import Database, database_url
 from .errors import register_error_handlers
 from .gateway import Gateway
+from .limits import install_limits
+from .logs import install_redaction
 from .routing import Router
 from .wsgi_fixes import MergeSlashes
 
@@ -51,6 +53,8 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     # Discovery also at the root, where people and some clients look for it first.
     app.register_blueprint(discovery.bp, name="root_discovery")
     register_error_handlers(app)
+    install_limits(app, catalog)
+    install_redaction(app.logger)
     # Public data for browser apps: any origin may read; no cookies are involved.
     CORS(app, resources={r"/*": {"origins": "*"}}, send_wildcard=True, supports_credentials=False)
 

@@ -259,7 +259,7 @@ def _build(source: Path, data: dict[str, Any]) -> Catalog:
             agency=s["agency"],
             type=s["type"],
             group=s["group"],
-            keywords=tuple(s["keywords"]),
+            keywords=_keywords(s),
             service_notice=s["service_notice"],
             visibility=s["visibility"],
             contact=ContactRule(
@@ -299,6 +299,14 @@ def _build(source: Path, data: dict[str, Any]) -> Catalog:
         for r in data["routes"]
     ]
     return Catalog(source, gateway, jurisdictions, agencies, areas, routes, services)
+
+
+def _keywords(service: dict[str, Any]) -> tuple[str, ...]:
+    words = tuple(service["keywords"])
+    # FixMyStreet's convention: clients recognise a private category by this keyword.
+    if service["visibility"] == "private" and "private" not in words:
+        words += ("private",)
+    return words
 
 
 def _changeset_from(source: Path) -> datetime:

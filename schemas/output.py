@@ -125,8 +125,18 @@ class ExtendedRequestSchema(RequestSchema):
     """`extensions=true`: the Chicago/CitySDK extras, still free of personal data."""
 
     extended_attributes = fields.Method("_extended")
-    attributes = fields.Dict(keys=fields.String())
+    attributes = fields.Method("_attributes")
     notes = fields.Method("_notes")
+
+    def _attributes(self, request: Any) -> list[dict[str, str]]:
+        # A list of {code, value} (as San Francisco's extension has it) rather than a map:
+        # attribute codes need not be valid XML element names. A multivaluelist answer
+        # gives one entry per value.
+        out = []
+        for code, value in (request.attributes or {}).items():
+            for item in value if isinstance(value, list) else [value]:
+                out.append({"code": code, "value": item})
+        return out
 
     def _extended(self, request: Any) -> dict[str, Any]:
         return {

@@ -16,7 +16,9 @@ from schemas.requests import (
     flat_params,
     split_attributes,
 )
+from schemas.staff import StaffReportSchema
 
+from ..audit import record_reads
 from ..catalog import Service
 from ..errors import APIError
 from ..keys import Caller, authenticate
@@ -111,13 +113,35 @@ def create(fmt: str) -> Response:
     return render([CreatedSchema().dump(answer)], "service_requests", fmt)
 
 
-def _dump(rows: list[Any], extensions: bool, session: Any) -> list[dict[str, Any]]:
-    if not extensions:
-        return RequestSchema(many=True).dump(rows)
-    history = history_for(session, rows)
+def _dump(
+    rows: list[Any], extensions: bool, session: Any, who: Caller | None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The answer, and the ids a staff caller was shown privately (for the audit log)."""
+    if extensions:
+        history = history_for(session, rows)
+        for row in rows:
+            row.history = history.get(row.id, [])
+    public_schema = ExtendedRequestSchema() if extensions else RequestSchema()
+    if who is None or who.role == "submit":
+        return public_schema.dump(rows, many=True), []
+    body, audited = [], []
     for row in rows:
-        row.history = history.get(row.id, [])
-    return ExtendedRequestSchema(many=True).dump(rows)
+        own = who.role == "admin" or any(d.destination == who.agency for d in row.deliveries)
+        if own and extensions:
+            # The owning agency's staff, asking for extensions, see the reporter too.
+            row.claimed_by = None
+            body.append(StaffReportSchema().dump(row))
+        else:
+            body.append(public_schema.dump(row))
+        if own and (row.private or (extensions and row.contact is not None)):
+            audited.append(row.public_id)
+    return body, audited
+
+
+def _audit(who: Caller | None, ids: list[str], action: str) -> None:
+    if who is not None and ids:
+        with gateway().db.write() as session, session.begin():
+            record_reads(session, who, action, ids)
 
 
 @bp.get("/requests.<any(json, xml):fmt>")
@@ -141,19 +165,22 @@ def query(fmt: str) -> Response:
         if unknown:
             # A typo must not silently answer "nothing" (or everything).
             raise APIError(404, f"Unknown service_code {', '.join(unknown)} in {j.id}.")
-    _apply_caller(q)
+    who = _apply_caller(q)
     with gateway().db.read() as session:
         rows = find_requests(session, q)
-        body = _dump(rows, params.get("extensions", False), session)
+        body, audited = _dump(rows, params.get("extensions", False), session, who)
+    _audit(who, audited, "georeport.requests")
     return render(body, "service_requests", fmt)
 
 
-def _apply_caller(q: RequestQuery) -> None:
+def _apply_caller(q: RequestQuery) -> Caller | None:
+    """A staff key widens the view to its agency's private reports; admin to all."""
     who = caller()
     if who is not None and who.role == "admin":
         q.include_private = True
     elif who is not None and who.role == "staff":
         q.private_agency = who.agency
+    return who
 
 
 @bp.get("/requests/<path:service_request_id>.<any(json, xml):fmt>")
@@ -163,7 +190,7 @@ def one(service_request_id: str, fmt: str) -> Response:
     if given:
         jurisdiction(given)
     q = RequestQuery(jurisdiction_id="")
-    _apply_caller(q)
+    who = _apply_caller(q)
     with gateway().db.read() as session:
         row = get_request(
             session,
@@ -173,7 +200,8 @@ def one(service_request_id: str, fmt: str) -> Response:
         )
         if row is None or (given and row.jurisdiction_id != given):
             raise APIError(404, "No service request with that service_request_id.")
-        body = _dump([row], params.get("extensions", False), session)
+        body, audited = _dump([row], params.get("extensions", False), session, who)
+    _audit(who, audited, "georeport.request")
     return render(body, "service_requests", fmt)
 
 

@@ -1,0 +1,57 @@
+"""Rate limits with Flask-Limiter: POSTs per api_key and per client address, GETs per
+client address. In memory on the embedded default (each gunicorn worker counts on its
+own); a Redis URL in the configuration shares the counts across processes and hosts."""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Flask, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+from .catalog import Catalog
+
+
+def _key_of_api_key() -> str:
+    from .api.params import presented_key
+
+    key = presented_key()
+    # Hash so the limiter's storage (Redis) never holds a usable key.
+    return (
+        "key:" + hashlib.sha256(key.encode()).hexdigest()[:32]
+        if key
+        else "nokey:" + (get_remote_address() or "?")
+    )
+
+
+def _is_get() -> bool:
+    return request.method in ("GET", "HEAD")
+
+
+def install_limits(app: Flask, catalog: Catalog) -> Limiter | None:
+    settings = catalog.gateway.rate_limits
+    if not settings["enabled"] or app.config.get("RATELIMIT_ENABLED") is False:
+        return None
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=settings["storage_uri"],
+        strategy="moving-window",
+        headers_enabled=True,
+        # A limit store that is down must not take the front door down with it.
+        swallow_errors=True,
+    )
+    read = limiter.shared_limit(settings["read"], scope="read", exempt_when=lambda: not _is_get())
+    submit_by_address = limiter.shared_limit(settings["submit"], scope="submit-address")
+    submit_by_key = limiter.shared_limit(
+        settings["submit"], scope="submit-key", key_func=_key_of_api_key
+    )
+    for endpoint, view in list(app.view_functions.items()):
+        if endpoint == "static" or endpoint.startswith("docs."):
+            continue
+        if endpoint == "requests.create":
+            app.view_functions[endpoint] = submit_by_key(submit_by_address(view))
+        else:
+            app.view_functions[endpoint] = read(view)
+    return limiter
