@@ -300,6 +300,61 @@ def outbox_retry(obj: Context, delivery_id: int | None, all_dead: bool) -> None:
     click.echo(f"queued {count} deliveries again", err=True)
 
 
+# --- privacy ------------------------------------------------------------------------
+
+
+@main.command("purge-personal-data")
+@click.option(
+    "--older-than", "days", required=True, type=click.IntRange(min=0), help="Days closed."
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be erased; erase nothing.")
+@pass_context
+def purge_personal_data_command(obj: Context, days: int, dry_run: bool) -> None:
+    """Erase reporters' personal fields from reports closed more than DAYS ago."""
+    from datetime import timedelta
+
+    from .retention import count_personal_data, purge_personal_data
+
+    _ensure_schema(obj)
+    database = obj.database()
+    window = timedelta(days=days)
+    if dry_run:
+        with database.read() as session:
+            count = count_personal_data(session, window)
+        click.echo(f"{count} reports closed more than {days} days ago hold personal data (dry run)")
+    else:
+        with database.write() as session, session.begin():
+            count = purge_personal_data(session, window)
+        click.echo(f"erased personal data from {count} reports closed more than {days} days ago")
+    database.dispose()
+
+
+@main.command()
+@click.option("--request", "request_id", help="Only reads of this service_request_id.")
+@click.option("--limit", default=500, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of objects.")
+@pass_context
+def audit(obj: Context, request_id: str | None, limit: int, as_json: bool) -> None:
+    """Who read private reports or personal fields, and when (newest first)."""
+    from schemas.admin import AuditOutSchema
+
+    from .audit import entries
+
+    _ensure_schema(obj)
+    database = obj.database()
+    with database.read() as session:
+        rows = AuditOutSchema(many=True).dump(entries(session, request_id, limit))
+    database.dispose()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(
+            f"{row['at']}\t{row['key_name']}\t{row['agency'] or '-'}\t{row['action']}\t"
+            f"{row['request_id'] or '-'}\t{row['detail'] or ''}"
+        )
+
+
 # --- serving ------------------------------------------------------------------------
 
 
