@@ -35,6 +35,7 @@ CHILDREN = {
     "history": "update",
     "reports": "report",
     "deliveries": "delivery",
+    "fields": "field",
 }
 
 # XML 1.0 cannot carry most control characters; drop them rather than fail the answer.

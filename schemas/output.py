@@ -71,9 +71,20 @@ class ServiceDefinitionSchema(_Out):
 class ContactRuleOutSchema(_Out):
     rule = fields.String()
     required_fields = fields.Method("_fields", data_key="fields")
+    # "any": one of the fields is enough (an e-mail OR a phone); "all": every one is needed.
+    match = fields.Method("_match")
+
+    def _match(self, rule: Any) -> str | None:
+        return ("any" if rule.any_of else "all") if rule.fields else None
 
     def _fields(self, rule: Any) -> list[str]:
         return list(rule.fields)
+
+
+class ExtendedServiceDefinitionSchema(ServiceDefinitionSchema):
+    """`extensions=true`: what the service asks of the reporter (the contact rule)."""
+
+    contact = fields.Nested(ContactRuleOutSchema)
 
 
 class CreatedSchema(_Out):

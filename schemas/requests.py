@@ -120,6 +120,11 @@ class UpdatesQuerySchema(_Lenient):
     end_date = W3CDateTime()
 
 
+class DefinitionQuerySchema(_Lenient):
+    jurisdiction_id = fields.String()
+    extensions = fields.Boolean()
+
+
 class ServicesQuerySchema(_Lenient):
     jurisdiction_id = fields.String()
     lat = FiniteFloat(validate=validate.Range(min=-90, max=90))

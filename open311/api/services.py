@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from schemas.output import ServiceDefinitionSchema, ServiceSchema
-from schemas.requests import ServicesQuerySchema
+from schemas.output import (
+    ExtendedServiceDefinitionSchema,
+    ServiceDefinitionSchema,
+    ServiceSchema,
+)
+from schemas.requests import DefinitionQuerySchema, ServicesQuerySchema
 
 from ..errors import APIError
 from ..render import render
@@ -30,8 +34,12 @@ def service_list(fmt: str) -> Response:
 @bp.get("/services/<path:service_code>.<any(json, xml):fmt>")
 @bp.get("/service/<path:service_code>.<any(json, xml):fmt>")  # the PyPI open311 client's path
 def service_definition(service_code: str, fmt: str) -> Response:
-    j = jurisdiction()
+    query = load(DefinitionQuerySchema(), dict(items()))
+    j = jurisdiction(query.get("jurisdiction_id"))
     service = gateway().catalog.service(j.id, service_code)
     if service is None:
         raise APIError(404, f"Unknown service_code in {j.id}. See services.{fmt}.")
-    return render(ServiceDefinitionSchema().dump(service), "service_definition", fmt)
+    schema = (
+        ExtendedServiceDefinitionSchema() if query.get("extensions") else ServiceDefinitionSchema()
+    )
+    return render(schema.dump(service), "service_definition", fmt)
