@@ -36,5 +36,7 @@ def run_gunicorn(
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
         "timeout": 60,
         "graceful_timeout": 20,
+        # Several gateways may run on one host; none needs gunicorn's control socket.
+        "control_socket_disable": True,
     }
     _Gunicorn(settings, options).run()

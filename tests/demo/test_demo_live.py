@@ -1,0 +1,184 @@
+"""`open311 demo` as a newcomer runs it: a report leaves the gateway, gets a work-order
+number from the simulated city system, and comes back closed; housing-authority reports
+land in the gateway's own inbox, private ones never show publicly."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Any, timeout: float = 30.0, every: float = 0.3) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("timed out waiting")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("demo")
+    port, orders_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPEN311_")}
+    env["OPEN311_DATABASE_URL"] = f"sqlite:///{folder}/demo.db"
+    command = [
+        sys.executable, "-m", "open311.cli", "demo",
+        "--port", str(port), "--workorders-port", str(orders_port), "--auto-close-after", "2",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(5)]
+        banner = "".join(lines)
+        key = re.search(r"submit key:\s+(\S+)", banner)
+        assert key, banner
+        base = f"http://127.0.0.1:{port}/open311/v2"
+        wait_for(lambda: _answers(f"{base}/discovery.json"))
+        yield {
+            "base": base,
+            "key": key.group(1),
+            "orders": f"http://127.0.0.1:{orders_port}",
+            "env": env,
+            "folder": folder,
+            "banner": banner,
+        }
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def test_banner_names_base_url_and_key(demo: dict[str, Any]) -> None:
+    assert f"open311 demo gateway: {demo['base']}" in demo["banner"]
+    assert demo["key"].startswith("o311_")
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_a_pothole_gets_a_work_order_and_comes_back_closed(demo: dict[str, Any], fmt: str) -> None:
+    base = demo["base"]
+    created = requests.post(
+        f"{base}/requests.json",
+        data={
+            "api_key": demo["key"],
+            "service_code": "POTHOLE",
+            "lat": 41.3083,
+            "long": -72.9279,
+            "description": f"Demo pothole ({fmt})",
+        },
+        timeout=5,
+    )
+    assert created.status_code == 200, created.text
+    rid = created.json()[0]["service_request_id"]
+    assert rid.startswith("NHV-")
+
+    def record() -> dict[str, Any]:
+        return requests.get(f"{base}/requests/{rid}.json", timeout=5).json()[0]
+
+    received = wait_for(
+        lambda: (r := record())["status_notes"] and "WO-" in r["status_notes"] and r
+    )
+    assert received["agency_responsible"] == "New Haven Department of Public Works"
+    order = re.search(r"WO-\d+", received["status_notes"]).group(0)
+    page = requests.get(demo["orders"] + "/", timeout=5).text
+    assert order in page and rid in page  # the simulated city system shows the order
+    closed = wait_for(lambda: (r := record())["status"] == "closed" and r, timeout=40)
+    assert closed["status_notes"]
+    xml = requests.get(f"{base}/requests/{rid}.xml", timeout=5)
+    assert xml.headers["Content-Type"].startswith("text/xml")
+    assert b"<status>closed</status>" in xml.content
+
+
+def test_housing_authority_inbox_and_private_reports(demo: dict[str, Any]) -> None:
+    base = demo["base"]
+    created = requests.post(
+        f"{base}/requests.xml",
+        data={
+            "api_key": demo["key"],
+            "service_code": "LEASE_VIOLATION",
+            "lat": 41.3083,
+            "long": -72.9279,
+            "description": "Six people in a unit leased to four",
+            "email": "tenant-demo@example.org",
+        },
+        timeout=5,
+    )
+    assert created.status_code == 200, created.text
+    rid = re.search(rb"<service_request_id>([^<]+)</service_request_id>", created.content)
+    assert rid
+    rid = rid.group(1).decode()
+    assert requests.get(f"{base}/requests/{rid}.json", timeout=5).status_code == 404
+    listing = requests.get(f"{base}/requests.json", timeout=5).text
+    assert "Six people" not in listing and "tenant-demo" not in listing
+
+    staff_key = subprocess.run(
+        [
+            sys.executable, "-m", "open311.cli", "keys", "create", "ha-demo-clerk",
+            "--role", "staff", "--agency", "nhv-housing-authority",
+        ],
+        cwd=demo["folder"], env=demo["env"], capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    headers = {"X-API-Key": staff_key}
+
+    def inbox() -> list[dict[str, Any]]:
+        return requests.get(f"{base}/staff/requests.json", headers=headers, timeout=5).json()
+
+    [report] = wait_for(lambda: [r for r in inbox() if r["service_request_id"] == rid])
+    assert report["reporter"]["email"] == "tenant-demo@example.org"
+    closed = requests.post(
+        f"{base}/staff/requests/{rid}/status.json",
+        json={"status": "closed", "status_notes": "Lease reviewed with the tenant"},
+        headers=headers,
+        timeout=5,
+    )
+    assert closed.status_code == 200, closed.text
+    assert requests.get(f"{base}/requests/{rid}.json", timeout=5).status_code == 404
+    mine = requests.get(f"{base}/requests/{rid}.json", headers=headers, timeout=5)
+    assert mine.status_code == 200 and mine.json()[0]["status"] == "closed"
+
+
+def test_docs_and_openapi_are_served(demo: dict[str, Any]) -> None:
+    root = demo["base"].rsplit("/open311", 1)[0]
+    assert requests.get(f"{root}/openapi.yaml", timeout=5).status_code == 200
+    docs = requests.get(f"{root}/docs", timeout=5)
+    assert docs.status_code == 200 and "text/html" in docs.headers["Content-Type"]
+
+
+def test_demo_files_are_inside_the_project() -> None:
+    config = Path(__file__).parents[2] / "open311" / "demo" / "config.yaml"
+    assert "../shared" not in config.read_text()
