@@ -15,6 +15,7 @@ from flask_cors import CORS
 
 from .catalog import load_catalog
 from .db import Database, database_url
+from .delivery import build_adapters
 from .errors import register_error_handlers
 from .gateway import Gateway
 from .limits import install_limits
@@ -43,13 +44,18 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update({k: v for k, v in settings.items() if k.isupper()})
     catalog = load_catalog(config_path(settings.get("CONFIG")))
+    router = Router(catalog)
+    # The web processes deliver nothing, but a bad adapter setting must stop them too.
+    for adapter in build_adapters(catalog).values():
+        adapter.close()
     db = Database(database_url(settings.get("DATABASE_URL")))
-    app.extensions["open311"] = Gateway(catalog=catalog, router=Router(catalog), db=db)
+    app.extensions["open311"] = Gateway(catalog=catalog, router=router, db=db)
 
-    from .api import discovery, requests, services, staff, updates, webhook
+    from .api import discovery, docs, requests, services, staff, updates, webhook
 
     for blueprint in (discovery.bp, services.bp, requests.bp, updates.bp, staff.bp, webhook.bp):
         app.register_blueprint(blueprint, url_prefix=API_PREFIX)
+    app.register_blueprint(docs.bp)
     # Discovery also at the root, where people and some clients look for it first.
     app.register_blueprint(discovery.bp, name="root_discovery")
     register_error_handlers(app)

@@ -45,7 +45,12 @@ class AreaIndex:
         self.titles: dict[str, str] = {}
         for area in areas.values():
             self.titles[area.id] = area.name or area.id
-            for geom, props in _features(area.file):
+            try:
+                features = _features(area.file)
+            except ConfigError as exc:
+                # Name the key to fix as well as the file; Router adds the config file.
+                raise ConfigError(f"{area.origin or area.id}: {exc}") from exc
+            for geom, props in features:
                 labels = {area.id}
                 if area.key is not None and props.get(area.key) is not None:
                     labels.add(f"{area.id}:{props[area.key]}")
@@ -68,17 +73,31 @@ def _features(path: Path) -> list[tuple[shapely.Geometry, dict]]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: not a readable GeoJSON file ({exc}).") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: not a GeoJSON object (found a JSON {type(doc).__name__}).")
     if doc.get("type") == "FeatureCollection":
-        features = doc.get("features", [])
+        features = doc.get("features")
+        if not isinstance(features, list):
+            raise ConfigError(f"{path}: a FeatureCollection needs a list of features.")
     elif doc.get("type") == "Feature":
         features = [doc]
     else:
         features = [{"type": "Feature", "geometry": doc, "properties": {}}]
     out = []
     for i, feature in enumerate(features):
+        if not isinstance(feature, dict) or not isinstance(feature.get("geometry"), dict):
+            raise ConfigError(f"{path}: feature {i} has no geometry.")
         try:
             geom = shape(feature["geometry"])
-        except (KeyError, TypeError, ValueError, shapely.errors.GEOSException) as exc:
+        # shape() reports a malformed geometry in many ways (an unknown type is a
+        # GeometryTypeError, a missing "type" an AttributeError); all mean the same here.
+        except (
+            AttributeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            shapely.errors.ShapelyError,
+        ) as exc:
             raise ConfigError(f"{path}: feature {i} has no usable geometry ({exc}).") from exc
         if geom.geom_type not in ("Polygon", "MultiPolygon"):
             raise ConfigError(f"{path}: feature {i} is a {geom.geom_type}; areas are polygons.")
@@ -92,14 +111,24 @@ def _features(path: Path) -> list[tuple[shapely.Geometry, dict]]:
 class Router:
     def __init__(self, catalog: Catalog, index: AreaIndex | None = None) -> None:
         self.catalog = catalog
-        self.index = index or AreaIndex(catalog.areas)
-        for route in catalog.routes:
-            for name in (*route.within, *route.outside):
-                if name not in self.index.known:
-                    raise ConfigError(
-                        f"{catalog.source}: route {route.name or route.to}: no polygon is "
-                        f"named {name!r} (check the area's key property)."
-                    )
+        try:
+            self.index = index or AreaIndex(catalog.areas)
+        except ConfigError as exc:
+            raise ConfigError(f"{catalog.source}: {exc}") from exc
+        for service in catalog.services.values():
+            if service.area is not None and service.area not in self.index.known:
+                raise ConfigError(
+                    f"{catalog.source}: service {service.code} ({service.jurisdiction}): "
+                    f"area {service.area!r} names no polygon (check the area's key property)."
+                )
+        for i, route in enumerate(catalog.routes):
+            for where, names in (("within", route.within), ("outside", route.outside)):
+                for name in names:
+                    if name not in self.index.known:
+                        raise ConfigError(
+                            f"{catalog.source}: routes[{i}].when.{where}: no polygon is "
+                            f"named {name!r} (check the area's key property)."
+                        )
 
     def areas_at(self, lat: float | None, long: float | None) -> frozenset[str]:
         if lat is None or long is None:

@@ -276,9 +276,7 @@ class ConfigSchema(_Strict):
             if service.get("agency") not in agencies:
                 problems["agency"] = [f"Unknown agency {service.get('agency')!r}."]
             area = service.get("area")
-            if area not in (None, "anywhere") and area.split(":", 1)[0] not in area_ids | {
-                "jurisdiction"
-            }:
+            if area not in (None, "anywhere", "jurisdiction") and not _known_area(area, area_ids):
                 problems["area"] = [f"Unknown area {area!r}."]
             if problems:
                 errors.setdefault("services", {})[index] = problems
@@ -298,15 +296,19 @@ class ConfigSchema(_Strict):
             bad_groups = [g for g in when["groups"] if g not in groups]
             if bad_groups:
                 problems["when.groups"] = [f"Unknown group {', '.join(map(repr, bad_groups))}."]
-            bad_areas = [
-                a for a in when["within"] + when["outside"] if a.split(":", 1)[0] not in area_ids
-            ]
-            if bad_areas:
-                problems["when.within"] = [f"Unknown area {', '.join(map(repr, bad_areas))}."]
+            for key in ("within", "outside"):
+                bad_areas = [a for a in when[key] if not _known_area(a, area_ids)]
+                if bad_areas:
+                    problems[f"when.{key}"] = [f"Unknown area {', '.join(map(repr, bad_areas))}."]
             if problems:
                 errors.setdefault("routes", {})[index] = problems
         if errors:
             raise ValidationError(errors)
+
+
+def _known_area(name: str, area_ids: set[str]) -> bool:
+    """An area id, `jurisdiction:<id>`, or `area:key` naming one feature of an area."""
+    return name in area_ids or name.split(":", 1)[0] in area_ids
 
 
 def _unique(errors: dict[str, Any], key: str, ids: list[str]) -> None:

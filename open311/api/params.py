@@ -75,7 +75,8 @@ def jurisdiction(given: str | None = None) -> Jurisdiction:
         return catalog.jurisdictions[default]
     found = catalog.jurisdictions.get(given)
     if found is None:
-        raise APIError(404, "Unknown jurisdiction_id. See discovery for the jurisdictions served.")
+        served = ", ".join(sorted(catalog.jurisdictions))
+        raise APIError(404, f"Unknown jurisdiction_id. This gateway serves: {served}.")
     return found
 
 
