@@ -12,6 +12,7 @@ import click
 
 from .catalog import ConfigError, load_catalog
 from .db import Database, database_url
+from .logs import install_redaction
 
 
 class Context:
@@ -49,6 +50,8 @@ pass_context = click.make_pass_decorator(Context)
 def main(ctx: click.Context, database_url: str | None, config: str | None) -> None:
     """An Open311 GeoReport v2 gateway."""
     ctx.obj = Context(database_url, config)
+    # The worker and the commands log too (adapters, sync): redacted like the web processes.
+    install_redaction()
 
 
 # --- schema -------------------------------------------------------------------------
@@ -78,26 +81,41 @@ def _ensure_schema(obj: Context) -> None:
 # --- configuration ------------------------------------------------------------------
 
 
+def _load(file: str | None) -> tuple[Any, dict[str, Any]]:
+    """The catalog, its routing index and its adapters, or exit 1 with every problem."""
+    from . import config_path
+    from .delivery import build_adapters
+    from .routing import Router
+
+    try:
+        catalog = load_catalog(config_path(file))
+        Router(catalog)
+        return catalog, build_adapters(catalog)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+
+
 @main.command("check-config")
 @click.argument("file", type=click.Path(dir_okay=False))
 def check_config(file: str) -> None:
     """Validate a configuration file; exit 1 with every problem listed."""
-    try:
-        catalog = load_catalog(file)
-        from .routing import Router
-
-        Router(catalog)
-        from .delivery import build_adapters
-
-        build_adapters(catalog)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(1)
-    services = len(catalog.services)
+    catalog, adapters = _load(file)
+    for adapter in adapters.values():
+        adapter.close()
     click.echo(
         f"{file}: OK ({len(catalog.jurisdictions)} jurisdictions, {len(catalog.agencies)} "
-        f"agencies, {services} services, {len(catalog.routes)} routes)"
+        f"agencies, {len(catalog.services)} services, {len(catalog.routes)} routes)"
     )
+
+
+def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
+    """A JSON list of objects, or one tab-separated line per row."""
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo("\t".join("-" if row[c] is None else str(row[c]) for c in columns))
 
 
 # --- keys ---------------------------------------------------------------------------
@@ -169,14 +187,7 @@ def keys_revoke(obj: Context, name: str) -> None:
 
 
 def _runtime(obj: Context) -> tuple[Any, Any, dict[str, Any]]:
-    from . import config_path
-    from .delivery import build_adapters
-
-    try:
-        catalog = load_catalog(config_path(obj.config))
-        adapters = build_adapters(catalog)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    catalog, adapters = _load(obj.config)
     return catalog, obj.database(), adapters
 
 
@@ -260,14 +271,8 @@ def outbox_list(obj: Context, state: str | None, limit: int, as_json: bool) -> N
     with database.read() as session:
         rows = DeliveryOutSchema(many=True).dump(session.scalars(stmt.limit(limit)).all())
     database.dispose()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        click.echo(
-            f"{row['id']}\t{row['request_id']}\t{row['destination']}\t{row['state']}\t"
-            f"attempts={row['attempts']}\t{row['backend_id'] or '-'}\t{row['last_error'] or ''}"
-        )
+    columns = ["id", "request_id", "destination", "state", "attempts", "backend_id", "last_error"]
+    _emit(rows, as_json, columns)
 
 
 @outbox.command("retry")
@@ -345,14 +350,7 @@ def audit(obj: Context, request_id: str | None, limit: int, as_json: bool) -> No
     with database.read() as session:
         rows = AuditOutSchema(many=True).dump(entries(session, request_id, limit))
     database.dispose()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        click.echo(
-            f"{row['at']}\t{row['key_name']}\t{row['agency'] or '-'}\t{row['action']}\t"
-            f"{row['request_id'] or '-'}\t{row['detail'] or ''}"
-        )
+    _emit(rows, as_json, ["at", "key_name", "agency", "action", "request_id", "detail"])
 
 
 # --- serving ------------------------------------------------------------------------
@@ -380,7 +378,8 @@ def serve(
 ) -> None:
     """Serve the gateway with gunicorn."""
     _ensure_schema(obj)
-    _check(obj)
+    for adapter in _load(obj.config)[1].values():
+        adapter.close()
     embedded = obj.database_url.startswith("sqlite")
     helper = _start_worker(obj) if (with_worker if with_worker is not None else embedded) else None
     try:
@@ -389,21 +388,6 @@ def serve(
         if helper is not None:
             helper.terminate()
             helper.wait(timeout=10)
-
-
-def _check(obj: Context) -> None:
-    from . import config_path
-
-    try:
-        catalog = load_catalog(config_path(obj.config))
-        from .delivery import build_adapters
-        from .routing import Router
-
-        Router(catalog)
-        build_adapters(catalog)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(1)
 
 
 def _start_worker(obj: Context, extra_env: dict[str, str] | None = None) -> Any:

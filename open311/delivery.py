@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from adapters.base import Adapter, Contact, Ticket
 from adapters.registry import create_adapter
+from schemas.requests import PERSONAL_FIELDS
 
 from .catalog import Catalog, ConfigError
 from .models import Delivery, ServiceRequest
@@ -43,14 +44,7 @@ def ticket_for(request: ServiceRequest, delivery: Delivery) -> Ticket:
         zipcode=request.zipcode,
         attributes=dict(request.attributes or {}),
         media_urls=tuple(request.media_urls or ()),
-        contact=Contact(
-            email=contact.email,
-            phone=contact.phone,
-            first_name=contact.first_name,
-            last_name=contact.last_name,
-            device_id=contact.device_id,
-            account_id=contact.account_id,
-        )
+        contact=Contact(**{f: getattr(contact, f) for f in PERSONAL_FIELDS})
         if contact is not None
         else Contact(),
         primary=delivery.primary,

@@ -72,6 +72,13 @@ def ensure_destinations(session: Session, names: list[str]) -> None:
     session.execute(stmt.values([{"destination": n, "consecutive_failures": 0} for n in names]))
 
 
+def held_by(owner: str, delivery_id: int) -> Any:
+    """UPDATE this delivery only while `owner` still holds its lease."""
+    return update(Delivery).where(
+        Delivery.id == delivery_id, Delivery.lease_owner == owner, Delivery.state == "inflight"
+    )
+
+
 class Outbox:
     def __init__(
         self,
@@ -149,13 +156,7 @@ class Outbox:
             # Renew the lease as the call starts, so the whole call runs inside it even when
             # earlier deliveries of the batch were slow; a lease already taken over is lost.
             held = session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.id == delivery_id,
-                    Delivery.lease_owner == self.owner,
-                    Delivery.state == "inflight",
-                )
-                .values(lease_until=utcnow() + self.policy.lease)
+                held_by(self.owner, delivery_id).values(lease_until=utcnow() + self.policy.lease)
             ).rowcount
             delivery = session.scalar(
                 select(Delivery)
@@ -197,13 +198,7 @@ class Outbox:
         now = utcnow()
         with self.db.write() as session, session.begin():
             acked = session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.id == delivery_id,
-                    Delivery.lease_owner == self.owner,
-                    Delivery.state == "inflight",
-                )
-                .values(
+                held_by(self.owner, delivery_id).values(
                     state="done",
                     backend_id=receipt.backend_id,
                     backend_token=receipt.backend_token,
@@ -266,13 +261,9 @@ class Outbox:
             }
         with self.db.write() as session, session.begin():
             owned = session.execute(
-                update(Delivery)
-                .where(
-                    Delivery.id == delivery_id,
-                    Delivery.lease_owner == self.owner,
-                    Delivery.state == "inflight",
+                held_by(self.owner, delivery_id).values(
+                    **values, lease_owner=None, lease_until=None
                 )
-                .values(**values, lease_owner=None, lease_until=None)
             ).rowcount
             if not owned:
                 return "lost"
