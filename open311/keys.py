@@ -26,11 +26,6 @@ class Caller:
     role: str
     agency: str | None
 
-    def can_see_agency(self, agency: str | None) -> bool:
-        return self.role == "admin" or (
-            self.role == "staff" and agency is not None and agency == self.agency
-        )
-
 
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -93,7 +93,6 @@ class RequestQuery:
     page_size: int = MAX_RESULTS
     include_private: bool = False
     private_agency: str | None = None  # a staff caller sees this agency's private reports
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _visible(stmt: Select[Any], q: RequestQuery) -> Select[Any]:
