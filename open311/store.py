@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from .catalog import Service
 from .db import utcnow
-from .models import Delivery, ReporterContact, RequestUpdate, ServiceRequest
+from .models import Delivery, ReporterContact, RequestUpdate, ServiceRequest, Submission
 from .routing import Destination
 
 DEFAULT_WINDOW = timedelta(days=90)
@@ -31,6 +31,7 @@ class NewReport:
     destinations: list[Destination]
     agency_responsible: str | None = None  # the primary destination's display name
     api_key_id: int | None = None
+    idempotency: tuple[str, str] | None = None  # (Idempotency-Key, request fingerprint)
 
 
 def create_request(session: Session, report: NewReport) -> ServiceRequest:
@@ -76,7 +77,24 @@ def create_request(session: Session, report: NewReport) -> ServiceRequest:
                 created_at=now,
             )
         )
+    if report.idempotency is not None and report.api_key_id is not None:
+        key, fingerprint = report.idempotency
+        session.add(
+            Submission(
+                api_key_id=report.api_key_id,
+                key=key,
+                fingerprint=fingerprint,
+                request_id=row.id,
+                created_at=now,
+            )
+        )
     return row
+
+
+def find_submission(session: Session, api_key_id: int, key: str) -> Submission | None:
+    return session.scalar(
+        select(Submission).where(Submission.api_key_id == api_key_id, Submission.key == key)
+    )
 
 
 @dataclass

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 from marshmallow import ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from schemas.attributes import attribute_schema, prepare
 from schemas.output import CreatedSchema, ExtendedRequestSchema, RequestSchema, TokenSchema
@@ -22,6 +25,7 @@ from ..audit import record_reads
 from ..catalog import Service
 from ..errors import APIError
 from ..keys import Caller, authenticate
+from ..models import ServiceRequest
 from ..render import render
 from ..routing import OutsideServiceArea
 from ..store import (
@@ -29,6 +33,7 @@ from ..store import (
     RequestQuery,
     create_request,
     find_requests,
+    find_submission,
     get_by_token,
     get_request,
     history_for,
@@ -72,6 +77,9 @@ def _contact(service: Service, data: dict[str, Any]) -> dict[str, str]:
 def create(fmt: str) -> Response:
     who = _authorised_submitter()
     pairs = items()
+    idempotency = _idempotency(pairs)
+    if idempotency is not None and (replayed := _replay(who, idempotency, fmt)) is not None:
+        return replayed
     data = load(CreateRequestSchema(), flat_params(pairs))
     j = jurisdiction(data.get("jurisdiction_id"))
     gw = gateway()
@@ -99,18 +107,61 @@ def create(fmt: str) -> Response:
             (gw.catalog.agencies[d.agency].name for d in destinations if d.primary), None
         ),
         api_key_id=who.key_id,
+        idempotency=idempotency,
     )
-    with gw.db.write() as session, session.begin():
-        row = create_request(session, report)
-    answer: dict[str, Any] = {
-        "service_notice": service.service_notice,
-        "account_id": contact.get("account_id"),
-    }
+    try:
+        with gw.db.write() as session, session.begin():
+            row = create_request(session, report)
+    except IntegrityError:
+        # The same Idempotency-Key raced in on another connection and won: answer as it did.
+        replayed = _replay(who, idempotency, fmt) if idempotency is not None else None
+        if replayed is None:
+            raise
+        return replayed
+    return render([_created(service, row, contact.get("account_id"))], "service_requests", fmt)
+
+
+def _created(service: Service, row: Any, account_id: str | None) -> dict[str, Any]:
+    answer: dict[str, Any] = {"service_notice": service.service_notice, "account_id": account_id}
     if service.type == "realtime":
         answer = {"service_request_id": row.public_id, **answer}
     elif service.type == "batch":
         answer = {"token": row.token, **answer}
-    return render([CreatedSchema().dump(answer)], "service_requests", fmt)
+    return CreatedSchema().dump(answer)
+
+
+def _idempotency(pairs: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """An app may send `Idempotency-Key` (IETF httpapi draft) so that a POST retried after
+    a lost answer does not file the report twice. Returns (key, request fingerprint)."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        return None
+    if len(key) > 200:
+        raise APIError(400, "Idempotency-Key is limited to 200 characters.")
+    payload = sorted((k, v) for k, v in pairs if k != "api_key")
+    return key, hashlib.sha256(json.dumps(payload).encode()).hexdigest()
+
+
+def _replay(who: Caller, idempotency: tuple[str, str], fmt: str) -> Response | None:
+    """The first answer again for a repeated key; 422 if the key came with other data."""
+    key, fingerprint = idempotency
+    with gateway().db.read() as session:
+        seen = find_submission(session, who.key_id, key)
+        if seen is None:
+            return None
+        if seen.fingerprint != fingerprint:
+            raise APIError(
+                422,
+                "This Idempotency-Key was used for a different request; "
+                "send a new key with a new report.",
+            )
+        row = session.get(ServiceRequest, seen.request_id)
+        assert row is not None  # the submission row is deleted with its request
+        service = gateway().catalog.service(row.jurisdiction_id, row.service_code)
+        assert service is not None
+        account_id = row.contact.account_id if row.contact is not None else None
+        body = _created(service, row, account_id)
+    return render([body], "service_requests", fmt)
 
 
 def _dump(
