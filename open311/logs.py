@@ -1,9 +1,11 @@
 """Logging that cannot leak a reporter's personal data.
 
 Personal fields never belong in a log line. Code does not log them, SQLAlchemy is told to
-hide statement parameters, and this filter is the last line: it drops `extra` attributes
-named like personal fields and masks anything shaped like an e-mail address, an api_key
-parameter or a phone number in the formatted message and traceback.
+hide statement parameters, and redaction is the last line: every record is scrubbed as it
+is made (whichever logger makes it, whichever handler receives it later), masking anything
+shaped like an e-mail address, an api_key parameter or a phone number in the message and
+traceback and hiding SQLAlchemy's result rows; a filter on the gateway's loggers and the
+root handlers also drops `extra` attributes named like personal fields.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from typing import Any
 
 from schemas.requests import PERSONAL_FIELDS
 
@@ -19,7 +22,12 @@ _KEYED = re.compile(
     r"((?:api_key|" + "|".join(PERSONAL_FIELDS) + r")[\"']?\s*[=:]\s*[\"']?)([^&\s\"',)]+)",
     re.IGNORECASE,
 )
-_PHONE = re.compile(r"\+?\d[\d ().-]{7,}\d")
+# Not inside a longer number, and not an ISO date (masking every timestamp helps nobody).
+_PHONE = re.compile(r"(?<!\d)(?!\d{4}-\d\d-\d\d)\+?\d[\d ().-]{7,}\d")
+# SQLAlchemy logs each result row at DEBUG, and hide_parameters does not cover rows: a row
+# of reporter_contact is nothing but personal data, a private report's row its description.
+_SQL_ROW = "Row %r"
+_SQL_ROW_HIDDEN = "Row [hidden: result rows may hold personal data]"
 
 
 def redact(text: str) -> str:
@@ -28,24 +36,54 @@ def redact(text: str) -> str:
     return _PHONE.sub("[redacted-phone]", text)
 
 
+def _scrub(record: logging.LogRecord) -> None:
+    """Redact one record in place: its message (arguments merged in) and its traceback."""
+    if record.name.startswith("sqlalchemy.engine") and record.msg == _SQL_ROW:
+        record.msg, record.args = _SQL_ROW_HIDDEN, None
+    else:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not make the log call raise
+            message = f"{record.msg} [unformattable arguments dropped]"
+        record.msg, record.args = redact(message), None
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = redact(record.exc_text)
+        record.exc_info = None  # formatted (and redacted) already
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+
+
 class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         for name in PERSONAL_FIELDS:
             if hasattr(record, name):
                 setattr(record, name, "[redacted]")
-        message = record.getMessage()
-        record.msg, record.args = redact(message), None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-            record.exc_info = None  # formatted (and redacted) already
+        _scrub(record)
         return True
 
 
+class _RedactingRecordFactory:
+    """Wraps the log record factory. A filter on a logger does not see the records of its
+    child loggers (open311.outbox, sqlalchemy.engine.Engine, …), and handlers may be added
+    after start-up (gunicorn's, a log shipper's), so redaction happens where every record
+    is born."""
+
+    def __init__(self, base: Any) -> None:
+        self.base = base
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record: logging.LogRecord = self.base(*args, **kwargs)
+        _scrub(record)
+        return record
+
+
 def install_redaction(logger: logging.Logger | None = None) -> None:
-    """Attach the filter to every handler of the logger (root by default) and to the
-    gateway's own loggers, so records from any library pass through it."""
+    """Redact every record of the process, and attach the filter (for `extra` fields) to
+    every handler of the logger (root by default) and to the gateway's own loggers."""
+    if not isinstance(logging.getLogRecordFactory(), _RedactingRecordFactory):
+        logging.setLogRecordFactory(_RedactingRecordFactory(logging.getLogRecordFactory()))
     target = logger or logging.getLogger()
     for handler in target.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
