@@ -138,7 +138,9 @@ def _idempotency(pairs: list[tuple[str, str]]) -> tuple[str, str] | None:
         return None
     if len(key) > 200:
         raise APIError(400, "Idempotency-Key is limited to 200 characters.")
-    payload = sorted((k, v) for k, v in pairs if k != "api_key")
+    # Personal fields stay out: the fingerprint outlives the contact (anonymous services,
+    # the purge), and with the public record it would confirm who filed a report.
+    payload = sorted((k, v) for k, v in pairs if k != "api_key" and k not in PERSONAL_FIELDS)
     return key, hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from open311 import create_app
 from open311.db import Base
-from open311.models import ReporterContact, ServiceRequest
+from open311.models import ReporterContact, ServiceRequest, Submission
 from tests.conftest import make_key
 from tests.helpers import errors, parse, text
 
@@ -66,6 +66,25 @@ def test_anonymous_drops_personal_fields_and_never_stores_them(
     assert all(value is None for value in vars(ticket.contact).values()), ticket.contact
     stored = every_stored_value(app).lower()
     assert [v for v in FORBIDDEN if v.lower() in stored] == []
+
+
+def test_a_retry_fingerprint_does_not_depend_on_personal_values(
+    client: Any, app: Any, submit_key: str
+) -> None:
+    """Idempotency-Key keeps a fingerprint of the POST; were personal fields hashed into
+    it, anyone holding the table and the public record could confirm who filed an
+    anonymous report (and after the purge, who filed any report)."""
+    fields = {"service_code": "GRAFFITI", "description": "Tag", "address_string": "1 Elm St"}
+    for key, personal in (("with", PERSONAL), ("without", {})):
+        r = client.post(
+            f"{API}/requests.json",
+            data={**fields, **personal, "api_key": submit_key},
+            headers={"Idempotency-Key": f"retry-{key}"},
+        )
+        assert r.status_code == 200, r.data
+    with app.extensions["open311"].db.read() as session:
+        fingerprints = {s.key: s.fingerprint for s in session.scalars(select(Submission))}
+    assert fingerprints["retry-with"] == fingerprints["retry-without"]
 
 
 def test_optional_keeps_what_is_given_and_nothing_else(
