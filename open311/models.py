@@ -67,6 +67,16 @@ class ServiceRequest(Base):
     )
 
 
+class IdCounter(Base):
+    """The last public id handed out per id prefix. Public reports count on their own so
+    that the numbers have no gaps that would reveal how many private reports came in."""
+
+    __tablename__ = "id_counter"
+
+    prefix: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class ReporterContact(Base):
     __tablename__ = "reporter_contact"
 

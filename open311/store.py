@@ -9,12 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from .catalog import Service
-from .db import utcnow
-from .models import Delivery, ReporterContact, RequestUpdate, ServiceRequest, Submission
+from .db import insert_ignoring_conflicts, utcnow
+from .models import (
+    Delivery,
+    IdCounter,
+    ReporterContact,
+    RequestUpdate,
+    ServiceRequest,
+    Submission,
+)
 from .routing import Destination
 
 DEFAULT_WINDOW = timedelta(days=90)
@@ -64,8 +71,8 @@ def create_request(session: Session, report: NewReport) -> ServiceRequest:
     if report.contact:
         row.contact = ReporterContact(**report.contact)
     session.add(row)
-    session.flush()  # the row's id makes the public id
-    row.public_id = f"{report.prefix}{row.id}"
+    row.public_id = _public_id(session, report.prefix, private=service.private)
+    session.flush()
     for destination in report.destinations:
         row.deliveries.append(
             Delivery(
@@ -89,6 +96,25 @@ def create_request(session: Session, report: NewReport) -> ServiceRequest:
             )
         )
     return row
+
+
+def _public_id(session: Session, prefix: str, *, private: bool) -> str:
+    """Public reports: the prefix and the next number, with no gaps. Private reports: a
+    random id, so neither their number nor their pace shows in anybody's ids."""
+    if private:
+        return f"{prefix}P{secrets.token_hex(5).upper()}"
+    bump = (
+        update(IdCounter)
+        .where(IdCounter.prefix == prefix)
+        .values(value=IdCounter.value + 1)
+        .returning(IdCounter.value)
+    )
+    number = session.scalar(bump)
+    if number is None:
+        first = insert_ignoring_conflicts(session, IdCounter, ["prefix"])
+        session.execute(first.values(prefix=prefix, value=0))
+        number = session.scalar(bump)
+    return f"{prefix}{number}"
 
 
 def find_submission(session: Session, api_key_id: int, key: str) -> Submission | None:
@@ -205,10 +231,10 @@ def history_for(session: Session, rows: Sequence[ServiceRequest]) -> dict[int, l
         return {}
     ids = [r.id for r in rows]
     out: dict[int, list[RequestUpdate]] = {i: [] for i in ids}
-    for update in session.scalars(
+    for change in session.scalars(
         select(RequestUpdate)
         .where(RequestUpdate.request_id.in_(ids))
         .order_by(RequestUpdate.updated_datetime, RequestUpdate.id)
     ):
-        out[update.request_id].append(update)
+        out[change.request_id].append(change)
     return out

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 06:47:33.816766
+Create Date: 2026-11-21 06:52:58.887025
 """
 
 from __future__ import annotations
@@ -57,6 +57,12 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("synced_until", open311.db.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("destination"),
+    )
+    op.create_table(
+        "id_counter",
+        sa.Column("prefix", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("prefix"),
     )
     op.create_table(
         "service_request",
@@ -214,6 +220,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_request_public_listing")
 
     op.drop_table("service_request")
+    op.drop_table("id_counter")
     op.drop_table("destination_state")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_log_at"))
