@@ -101,6 +101,7 @@ class Area:
     file: Path
     key: str | None = None
     name: str | None = None
+    origin: str | None = None  # the key that named the file, e.g. "areas[0].file", for messages
 
 
 @dataclass(frozen=True)
@@ -230,10 +231,16 @@ def _build(source: Path, data: dict[str, Any]) -> Catalog:
         jurisdictions[j["id"]] = Jurisdiction(j["id"], j["name"], boundary, j["id_prefix"])
         if boundary is not None:
             area_id = f"jurisdiction:{j['id']}"
-            areas[area_id] = Area(area_id, boundary, None, j["name"])
+            areas[area_id] = Area(
+                area_id, boundary, None, j["name"], f"jurisdictions[{i}].boundary"
+            )
     for i, a in enumerate(data["areas"]):
         areas[a["id"]] = Area(
-            a["id"], _resolve_file(source, f"areas[{i}].file", a["file"]), a["key"], a["name"]
+            a["id"],
+            _resolve_file(source, f"areas[{i}].file", a["file"]),
+            a["key"],
+            a["name"],
+            f"areas[{i}].file",
         )
     agencies = {
         a["id"]: Agency(a["id"], a["name"], a["adapter"], a["settings"], a["webhook_secret"])
