@@ -144,15 +144,6 @@ class Catalog:
     def service(self, jurisdiction: str, code: str) -> Service | None:
         return self.services.get((jurisdiction, code))
 
-    @property
-    def private_codes(self) -> dict[str, frozenset[str]]:
-        """Per jurisdiction, the codes whose reports never appear publicly."""
-        out: dict[str, set[str]] = {}
-        for (j, code), s in self.services.items():
-            if s.private:
-                out.setdefault(j, set()).add(code)
-        return {j: frozenset(c) for j, c in out.items()}
-
 
 def load_catalog(path: str | os.PathLike[str]) -> Catalog:
     source = Path(path).resolve()
