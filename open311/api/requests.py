@@ -23,6 +23,7 @@ from schemas.staff import StaffReportSchema
 
 from ..audit import record_reads
 from ..catalog import Service
+from ..contact import ContactRequired, personal_fields_to_keep
 from ..errors import APIError
 from ..keys import Caller, authenticate
 from ..models import ServiceRequest
@@ -55,24 +56,6 @@ def _authorised_submitter() -> Caller:
     return found
 
 
-def _contact(service: Service, data: dict[str, Any]) -> dict[str, str]:
-    given = {f: data[f] for f in PERSONAL_FIELDS if data.get(f)}
-    rule = service.contact
-    if rule.rule == "anonymous":
-        return {}  # dropped before it is ever stored
-    if rule.rule == "required":
-        present = [f for f in rule.fields if f in given]
-        missing = [f for f in rule.fields if f not in given]
-        if (rule.any_of and not present) or (not rule.any_of and missing):
-            joiner = " or " if rule.any_of else " and "
-            raise APIError(
-                400,
-                f"{service.name} reports need the reporter's contact details: "
-                f"send {joiner.join(rule.fields if rule.any_of else missing)}.",
-            )
-    return given
-
-
 @bp.post("/requests.<any(json, xml):fmt>")
 def create(fmt: str) -> Response:
     who = _authorised_submitter()
@@ -91,7 +74,10 @@ def create(fmt: str) -> Response:
         attribute_schema(service.attributes).load(raw_attributes)
     except ValidationError as exc:
         raise APIError(400, describe(exc.messages, "")) from exc
-    contact = _contact(service, data)
+    try:
+        contact = personal_fields_to_keep(service, data)
+    except ContactRequired as exc:
+        raise APIError(400, str(exc)) from exc
     try:
         destinations = gw.router.route(service, data.get("lat"), data.get("long"), raw_attributes)
     except OutsideServiceArea as exc:
