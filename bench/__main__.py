@@ -1,0 +1,5 @@
+"""`python -m bench` (or `make bench`): print the gateway's figures on this machine."""
+
+from .run import main
+
+raise SystemExit(main())
