@@ -173,6 +173,8 @@ class Submission(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("service_request.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    request: Mapped[ServiceRequest] = relationship()
+
     __table_args__ = (UniqueConstraint("api_key_id", "key", name="uq_submission_key"),)
 
 

@@ -46,7 +46,9 @@ def create_request(session: Session, report: NewReport) -> ServiceRequest:
     data = report.fields
     media = list(data.get("media_url") or [])
     now = utcnow()
+    public_id = _public_id(session, report.prefix, private=service.private)
     row = ServiceRequest(
+        public_id=public_id,
         jurisdiction_id=service.jurisdiction,
         service_code=service.code,
         service_name=service.name,
@@ -67,23 +69,20 @@ def create_request(session: Session, report: NewReport) -> ServiceRequest:
         attributes=report.attributes,
         api_key_id=report.api_key_id,
         token=secrets.token_hex(8) if service.type == "batch" else None,
-    )
-    if report.contact:
-        row.contact = ReporterContact(**report.contact)
-    session.add(row)
-    row.public_id = _public_id(session, report.prefix, private=service.private)
-    session.flush()
-    for destination in report.destinations:
-        row.deliveries.append(
+        contact=ReporterContact(**report.contact) if report.contact else None,
+        deliveries=[
             Delivery(
                 destination=destination.agency,
                 primary=destination.primary,
-                idempotency_key=f"{row.public_id}:{destination.agency}",
+                idempotency_key=f"{public_id}:{destination.agency}",
                 state="pending",
                 next_attempt_at=now,
                 created_at=now,
             )
-        )
+            for destination in report.destinations
+        ],
+    )
+    session.add(row)
     if report.idempotency is not None and report.api_key_id is not None:
         key, fingerprint = report.idempotency
         session.add(
@@ -91,10 +90,11 @@ def create_request(session: Session, report: NewReport) -> ServiceRequest:
                 api_key_id=report.api_key_id,
                 key=key,
                 fingerprint=fingerprint,
-                request_id=row.id,
+                request=row,
                 created_at=now,
             )
         )
+    session.flush()  # every row in one round of INSERTs
     return row
 
 
