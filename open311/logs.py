@@ -22,8 +22,15 @@ _KEYED = re.compile(
     r"((?:api_key|" + "|".join(PERSONAL_FIELDS) + r")[\"']?\s*[=:]\s*[\"']?)([^&\s\"',)]+)",
     re.IGNORECASE,
 )
-# Not inside a longer number, and not an ISO date (masking every timestamp helps nobody).
-_PHONE = re.compile(r"(?<!\d)(?!\d{4}-\d\d-\d\d)\+?\d[\d ().-]{7,}\d")
+# Runs of digits with phone separators, masked when they hold 10 to 15 digits (E.164):
+# enough for any full phone number, while addresses (127.0.0.1:8311), process ids,
+# timestamps and coordinates (no dots as separators here) stay readable.
+_PHONE = re.compile(r"(?<![\w.:/])\+?\(?\d[\d ()-]{6,}\d(?![\w.:])|\b\d{3}\.\d{3}\.\d{4}\b")
+
+
+def _mask_phone(match: re.Match[str]) -> str:
+    digits = sum(c.isdigit() for c in match.group())
+    return "[redacted-phone]" if 10 <= digits <= 15 else match.group()
 # SQLAlchemy logs each result row at DEBUG, and hide_parameters does not cover rows: a row
 # of reporter_contact is nothing but personal data, a private report's row its description.
 _SQL_ROW = "Row %r"
@@ -33,7 +40,7 @@ _SQL_ROW_HIDDEN = "Row [hidden: result rows may hold personal data]"
 def redact(text: str) -> str:
     text = _KEYED.sub(r"\1[redacted]", text)
     text = _EMAIL.sub("[redacted-email]", text)
-    return _PHONE.sub("[redacted-phone]", text)
+    return _PHONE.sub(_mask_phone, text)
 
 
 def _scrub(record: logging.LogRecord) -> None:

@@ -331,3 +331,22 @@ def test_redaction_masks_contacts_but_not_timestamps() -> None:
     masked = redact(line)
     assert EMAIL not in masked and PHONE not in masked and "leak-7f3a" not in masked
     assert "2026-11-21T06:44:54Z" in masked and "NHV-1234" in masked
+
+
+@pytest.mark.parametrize(
+    "phone", ["+1 203 555 0199", "(203) 555-0199", "203-555-0199", "203.555.0199", "2035550199"]
+)
+def test_redaction_masks_phone_numbers_in_their_usual_spellings(phone: str) -> None:
+    assert phone not in redact(f"call {phone} back")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Listening at: http://127.0.0.1:8311 (26379)",
+        "[2026-11-21 07:21:10 +0000] [26379] [INFO] Booting worker",
+        "routed lat 41.3083 long -72.9279 to nhv-public-works",
+    ],
+)
+def test_redaction_leaves_operational_lines_readable(line: str) -> None:
+    assert redact(line) == line
