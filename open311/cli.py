@@ -193,7 +193,12 @@ def _runtime(obj: Context) -> tuple[Any, Any, dict[str, Any]]:
 
 @main.command()
 @click.option("--once", is_flag=True, help="Deliver what is due, sync once, then exit.")
-@click.option("--sync-every", default=60.0, show_default=True, help="Seconds between status pulls.")
+@click.option(
+    "--sync-every",
+    default=60.0,
+    show_default=True,
+    help="Seconds between status pulls; 0 = this worker only delivers (run one syncing worker).",
+)
 @click.option("--batch", default=10, show_default=True, help="Deliveries claimed at a time.")
 @pass_context
 def worker(obj: Context, once: bool, sync_every: float, batch: int) -> None:
@@ -209,7 +214,7 @@ def worker(obj: Context, once: bool, sync_every: float, batch: int) -> None:
     outbox = Outbox(database, catalog, adapters, OutboxPolicy(batch_size=batch))
     if once:
         delivered = outbox.drain()
-        results = sync_all(database, catalog, adapters)
+        results = sync_all(database, catalog, adapters) if sync_every > 0 else {}
         click.echo(f"delivered {delivered}; synced {results}", err=True)
         outbox.close()
         return
@@ -226,7 +231,8 @@ def worker(obj: Context, once: bool, sync_every: float, batch: int) -> None:
 
                 logging.getLogger("open311.sync").exception("sync round failed")
 
-    threading.Thread(target=syncing, name="open311-sync", daemon=True).start()
+    if sync_every > 0:
+        threading.Thread(target=syncing, name="open311-sync", daemon=True).start()
     click.echo(f"worker {outbox.owner} delivering", err=True)
     outbox.run_forever(stop)
     outbox.close()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 06:52:58.887025
+Create Date: 2026-11-21 07:22:07.551205
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ def upgrade() -> None:
         sa.Column("agency", sa.String(length=100), nullable=True),
         sa.Column("created_at", open311.db.UTCDateTime(), nullable=False),
         sa.Column("revoked_at", open311.db.UTCDateTime(), nullable=True),
-        sa.Column("last_used_at", open311.db.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("key_hash"),
         sa.UniqueConstraint("name"),
