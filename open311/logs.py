@@ -31,6 +31,8 @@ _PHONE = re.compile(r"(?<![\w.:/])\+?\(?\d[\d ()-]{6,}\d(?![\w.:])|\b\d{3}\.\d{3
 def _mask_phone(match: re.Match[str]) -> str:
     digits = sum(c.isdigit() for c in match.group())
     return "[redacted-phone]" if 10 <= digits <= 15 else match.group()
+
+
 # SQLAlchemy logs each result row at DEBUG, and hide_parameters does not cover rows: a row
 # of reporter_contact is nothing but personal data, a private report's row its description.
 _SQL_ROW = "Row %r"
