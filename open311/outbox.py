@@ -29,7 +29,7 @@ from adapters.base import Adapter, DeliveryError, PermanentFailure, Receipt, Tic
 from .catalog import Catalog
 from .db import Database, insert_ignoring_conflicts, utcnow
 from .delivery import ticket_for
-from .models import Delivery, DestinationState, ServiceRequest
+from .models import Delivery, DestinationState, RequestUpdate, ServiceRequest
 from .updates import Change, record_change
 
 log = logging.getLogger("open311.outbox")
@@ -240,8 +240,19 @@ class Outbox:
             status_notes=notes + ".",
             agency_responsible=name,
         )
+        # Staff may act on a report before its acknowledgement is recorded (the inbox shows
+        # it at once); the receipt describes the report as it was handed over and must not
+        # undo what they did since, so it then goes to the history only.
+        acted_on = session.scalar(
+            select(RequestUpdate.id).where(RequestUpdate.request_id == request.id).limit(1)
+        )
         record_change(
-            session, request, change, source=ticket.destination, update_id=f"receipt:{delivery_id}"
+            session,
+            request,
+            change,
+            source=ticket.destination,
+            update_id=f"receipt:{delivery_id}",
+            history_only=acted_on is not None,
         )
 
     def _failed(self, delivery_id: int, ticket: Ticket, attempts: int, exc: DeliveryError) -> str:

@@ -59,8 +59,10 @@ def record_change(
     *,
     source: str,
     update_id: str | None = None,
+    history_only: bool = False,
 ) -> RequestUpdate | None:
-    """Keep the change in the history and apply it when it is the newest. None = seen."""
+    """Keep the change in the history and apply it when it is the newest (and not
+    `history_only`). None = seen before."""
     key = dedup_key(source, request.id, change, update_id)
     values = {
         "request_id": request.id,
@@ -79,7 +81,7 @@ def record_change(
     new_id = session.scalar(stmt.values(values).returning(RequestUpdate.id))
     if new_id is None:
         return None
-    if change.updated_datetime >= request.updated_datetime:
+    if not history_only and change.updated_datetime >= request.updated_datetime:
         request.status = change.status
         request.detailed_status = change.detailed_status
         if change.status_notes is not None:

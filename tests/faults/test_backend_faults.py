@@ -59,7 +59,8 @@ def test_retryable_failure_keeps_report_queued_then_delivers_once(
     assert row.next_attempt_at > utcnow() - timedelta(seconds=1)
     if mode == "ratelimited":  # Retry-After: 120 is honoured (capped by the policy)
         assert row.next_attempt_at >= utcnow() + timedelta(seconds=FAST.backoff_cap - 1)
-    assert outbox.run_once() == 0  # not due yet: backing off
+    # Backing off: not due until next_attempt_at (full jitter may make that very soon).
+    assert outbox.run_once(now=row.next_attempt_at - timedelta(seconds=1)) == 0
     if mode == "slow":
         # The back-end finishes the slow request after the gateway gave up on it.
         deadline = time.monotonic() + 5

@@ -161,3 +161,21 @@ def test_copy_recipient_cannot_set_public_status(client, app, submit_key, outbox
         headers={"X-API-Key": admin},
     )
     assert r.status_code == 409
+
+
+def test_staff_closing_before_the_receipt_is_not_reopened_by_it(
+    client, app, submit_key, outbox, fmt
+):
+    rid = post(client, submit_key)  # TENANT, kept in the gateway's own inbox
+    staff = make_key(app, "quick-clerk", "staff", "tenants")
+    r = client.post(
+        f"/open311/v2/staff/requests/{rid}/status.{fmt}",
+        json={"status": "closed", "status_notes": "Done on the spot"},
+        headers={"X-API-Key": staff},
+    )
+    assert r.status_code == 200
+    outbox.drain()  # the acknowledgement arrives after the staff member acted
+    [public] = parse(client.get(f"/open311/v2/requests/{rid}.{fmt}"), fmt)
+    assert public["status"] == "closed" and public["status_notes"] == "Done on the spot"
+    notes = parse(client.get(f"/open311/v2/requests/{rid}.{fmt}?extensions=true"), fmt)[0]
+    assert "Received by Test Housing Authority." in [n["summary"] for n in notes["notes"]]
