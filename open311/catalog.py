@@ -238,7 +238,7 @@ def _build(source: Path, data: dict[str, Any]) -> Catalog:
         for a in data["agencies"]
     }
     services: dict[tuple[str, str], Service] = {}
-    for i, s in enumerate(data["services"]):
+    for s in data["services"]:
         area = s["area"]
         if area is None:
             area = f"jurisdiction:{s['jurisdiction']}"
@@ -247,8 +247,6 @@ def _build(source: Path, data: dict[str, Any]) -> Catalog:
             area = None
         elif area == "jurisdiction":
             area = f"jurisdiction:{s['jurisdiction']}"
-        if area is not None and area.split(":")[0] not in areas and area not in areas:
-            raise ConfigError(f"{source}: services[{i}].area: unknown area {area!r}.")
         service = Service(
             code=s["code"],
             jurisdiction=s["jurisdiction"],

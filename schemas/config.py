@@ -21,10 +21,11 @@ from marshmallow import (
     validates_schema,
 )
 
+from .requests import PERSONAL_FIELDS
+
 DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
 LIST_DATATYPES = ("singlevaluelist", "multivaluelist")
 SERVICE_TYPES = ("realtime", "batch", "blackbox")
-PERSONAL_FIELDS = ("email", "phone", "first_name", "last_name", "device_id", "account_id")
 CODE = validate.Regexp(r"^[A-Za-z0-9_.:-]+$", error="Use letters, digits, '_', '-', '.' or ':'.")
 
 
