@@ -12,7 +12,7 @@ import click
 
 from .catalog import ConfigError, load_catalog
 from .db import Database, database_url
-from .logs import install_redaction
+from .logs import LOG_FORMATS, configure_logging
 
 
 class Context:
@@ -45,13 +45,37 @@ pass_context = click.make_pass_decorator(Context)
     type=click.Path(dir_okay=False),
     help="The gateway's YAML configuration. Default: the bundled demo configuration.",
 )
+@click.option(
+    "--log-format",
+    envvar="OPEN311_LOG_FORMAT",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    show_default=True,
+    help="Log lines on stderr: text, or one JSON object per line.",
+)
+@click.option(
+    "--log-level",
+    envvar="OPEN311_LOG_LEVEL",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+)
 @click.version_option(package_name="open311-gateway")
 @click.pass_context
-def main(ctx: click.Context, database_url: str | None, config: str | None) -> None:
+def main(
+    ctx: click.Context,
+    database_url: str | None,
+    config: str | None,
+    log_format: str,
+    log_level: str,
+) -> None:
     """An Open311 GeoReport v2 gateway."""
     ctx.obj = Context(database_url, config)
-    # The worker and the commands log too (adapters, sync): redacted like the web processes.
-    install_redaction()
+    # Every process logs the same way (redacted); the processes it starts (gunicorn's
+    # workers, the delivery worker, the simulator) inherit the choice.
+    configure_logging(log_level, log_format)
+    os.environ["OPEN311_LOG_FORMAT"] = log_format
+    os.environ["OPEN311_LOG_LEVEL"] = log_level.upper()
 
 
 # --- schema -------------------------------------------------------------------------

@@ -10,9 +10,11 @@ root handlers also drops `extra` attributes named like personal fields.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from schemas.requests import PERSONAL_FIELDS
@@ -103,10 +105,84 @@ def install_redaction(logger: logging.Logger | None = None) -> None:
             named.addFilter(RedactingFilter())
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+LOG_FORMATS = ("text", "json")
+
+# The attributes every record has; anything else on a record came from `extra=`.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The `extra` fields of a record, text values redacted like the message."""
+    fields: dict[str, Any] = {}
+    for name, value in vars(record).items():
+        if name in _STANDARD or name.startswith("_"):
+            continue
+        if isinstance(value, str):
+            value = redact(value)
+        elif not isinstance(value, int | float | bool) and value is not None:
+            value = redact(str(value))
+        fields[name] = value
+    return fields
+
+
+class TextFormatter(logging.Formatter):
+    """`time LEVEL logger message key=value …`: one line a person can read and grep."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        pairs = " ".join(f"{k}={_text_value(v)}" for k, v in record_fields(record).items())
+        if not pairs:
+            return line
+        head, newline, rest = line.partition("\n")  # a traceback stays below the line
+        return f"{head} {pairs}{newline}{rest}"
+
+
+def _text_value(value: Any) -> str:
+    text = "-" if value is None else str(value)
+    return json.dumps(text) if (" " in text or '"' in text or not text) else text
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, the
+    record's `extra` fields, and the (redacted) traceback as `exc`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        out.update(record_fields(record))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(self.formatException(record.exc_info))
+        if record.exc_text:
+            out["exc"] = record.exc_text
+        if record.stack_info:
+            out["stack"] = record.stack_info
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+class _GatewayHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler `configure_logging` installs, so a second call replaces it."""
+
+
+def configure_logging(level: str = "INFO", fmt: str = "text", stream: Any = None) -> None:
+    """Send every log record of the process to stderr (or `stream`), as text lines or
+    JSON lines, redacted. Called once by the CLI; calling again replaces the set-up."""
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {fmt!r}")
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _GatewayHandler)]:
+        root.removeHandler(handler)
+    handler = _GatewayHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # Libraries that narrate every step at INFO would drown the lines that matter.
+    for name in ("alembic", "urllib3", "werkzeug"):
+        logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
     install_redaction()

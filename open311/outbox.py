@@ -186,6 +186,7 @@ class Outbox:
             "delivery",
             extra={
                 "delivery_id": delivery_id,
+                "request_id": ticket.request_id,
                 "destination": ticket.destination,
                 "attempt": attempts,
                 "outcome": outcome,

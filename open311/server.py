@@ -5,6 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+
+class GatewayLogger(Logger):  # type: ignore[misc]
+    """gunicorn's error and access lines go through the process's own logging set-up
+    (`open311.logs.configure_logging`: text or JSON, redacted) instead of handlers of
+    their own, so every line of a process has one shape."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in list(log.handlers):
+                log.removeHandler(handler)
+            log.propagate = True
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -32,6 +46,7 @@ def run_gunicorn(
         "threads": threads,
         "worker_class": "gthread" if threads > 1 else "sync",
         "accesslog": "-",
+        "logger_class": GatewayLogger,
         # The access log must not carry api_key or personal fields from query strings.
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
         "timeout": 60,

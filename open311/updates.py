@@ -91,6 +91,15 @@ def record_change(
         if change.expected_datetime is not None:
             request.expected_datetime = change.expected_datetime
         request.updated_datetime = change.updated_datetime
+        log.info(
+            "status change",
+            extra={
+                "request_id": request.public_id or request.id,
+                "status": change.status,
+                "detailed_status": change.detailed_status,
+                "source": source,
+            },
+        )
     session.flush()
     return session.get(RequestUpdate, new_id)
 
