@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format bench install clean
+.PHONY: run test lint format bench install clean translations
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (PYTHON=$(PYTHON))")'
@@ -35,6 +35,15 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Page strings: extract them, merge into each language's catalogue, compile the .mo files
+# (committed, so a fresh clone runs without this step). A new language: add it to
+# LANGUAGES in open311/i18n.py and run `pybabel init -l CODE` once (docs/configuration.md).
+I18N := open311/translations
+translations: $(STAMP)
+	$(BIN)/pybabel extract --no-location --sort-output -F babel.cfg -o $(I18N)/messages.pot open311
+	$(BIN)/pybabel update --no-fuzzy-matching -i $(I18N)/messages.pot -d $(I18N)
+	$(BIN)/pybabel compile -d $(I18N)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask
 from flask_cors import CORS
 
 from .catalog import load_catalog
@@ -18,6 +19,7 @@ from .db import Database, database_url
 from .delivery import build_adapters
 from .errors import register_error_handlers
 from .gateway import Gateway
+from .i18n import install_babel
 from .limits import install_limits
 from .logs import install_redaction
 from .routing import Router
@@ -43,6 +45,10 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.config.update({k: v for k, v in settings.items() if k.isupper()})
+    if not app.config.get("SECRET_KEY"):
+        # Signs unsubscribe links and derives the web front's key: set OPEN311_SECRET_KEY
+        # when more than one process serves (a random one is per process).
+        app.config["SECRET_KEY"] = os.environ.get("OPEN311_SECRET_KEY") or secrets.token_hex(32)
     catalog = load_catalog(config_path(settings.get("CONFIG")))
     router = Router(catalog)
     # The web processes deliver nothing, but a bad adapter setting must stop them too.
@@ -58,23 +64,15 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(docs.bp)
     # Discovery also at the root, where people and some clients look for it first.
     app.register_blueprint(discovery.bp, name="root_discovery")
+    from .web import install_pages
+
+    install_babel(app)
+    install_pages(app)
     register_error_handlers(app)
     install_limits(app, catalog)
     install_redaction(app.logger)
     # Public data for browser apps: any origin may read; no cookies are involved.
     CORS(app, resources={r"/*": {"origins": "*"}}, send_wildcard=True, supports_credentials=False)
-
-    @app.get("/")
-    def index() -> Response:
-        return jsonify(
-            {
-                "name": "open311 gateway",
-                "discovery": f"{API_PREFIX}/discovery.json",
-                "services": f"{API_PREFIX}/services.json",
-                "docs": "/docs",
-                "openapi": "/openapi.yaml",
-            }
-        )
 
     hops = int(settings.get("PROXY_HOPS") or os.environ.get("OPEN311_PROXY_HOPS") or 0)
     wsgi: Any = MergeSlashes(app.wsgi_app)

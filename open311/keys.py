@@ -43,6 +43,18 @@ def create_key(session: Session, name: str, role: str = "submit", agency: str | 
     return key
 
 
+def register_key(session: Session, name: str, key: str, role: str = "submit") -> None:
+    """Make `key` (chosen by the caller, e.g. derived from a secret) the key named `name`:
+    inserted when new, its digest replaced when the key changed. A revoked key stays
+    revoked: an operator's `keys revoke` wins over the process that derives it."""
+    digest = _digest(key)
+    row = session.scalar(select(ApiKey).where(ApiKey.name == name))
+    if row is None:
+        session.add(ApiKey(name=name, prefix=key[:12], key_hash=digest, role=role))
+    elif row.revoked_at is None and (row.key_hash != digest or row.role != role):
+        row.key_hash, row.prefix, row.role = digest, key[:12], role
+
+
 def authenticate(session: Session, presented: str | None) -> Caller | None:
     if not presented:
         return None

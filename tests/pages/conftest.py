@@ -1,0 +1,130 @@
+"""Pages in a real browser: shared fixtures for the resident and staff page tests.
+
+- `live_server`: the test app (the `app` fixture, so a module's `settings` override applies)
+  served by a threaded werkzeug server on 127.0.0.1; yields its base URL.
+- `browser`: one headless Chromium (Debian's /usr/bin/chromium, or OPEN311_CHROMIUM) driven
+  by Playwright for the whole session, no browser download; skipped when either is missing.
+- `phone`: a fresh browser context at 390×844 (touch, mobile) and its page; `desktop` the
+  same at 1280×900. Each test gets its own cookies and storage.
+- `axe_violations(page)`: runs the vendored axe-core (tests/pages/axe.min.js, see
+  VENDORED.md) on the page and returns the serious and critical violations.
+- `screenshot(page, name)`: saves docs/screenshots/NAME.png (the README's pictures).
+
+Names outside 127.0.0.1 do not resolve in the browser: a page that tries to load anything
+from elsewhere fails its test rather than reaching the network.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+REPO = Path(__file__).resolve().parents[2]
+AXE = Path(__file__).with_name("axe.min.js")
+SCREENSHOTS = REPO / "docs" / "screenshots"
+CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+PHONE = {"width": 390, "height": 844}
+
+
+def chromium_path() -> str | None:
+    explicit = os.environ.get("OPEN311_CHROMIUM")
+    for candidate in ((explicit,) if explicit else ()) + CANDIDATES:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture
+def live_server(app: Any) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    exe = chromium_path()
+    if exe is None:
+        pytest.skip("Chromium not found (Debian: apt-get install -y chromium)")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=exe, args=LAUNCH_ARGS)
+        yield launched
+        launched.close()
+
+
+def _page(browser: Any, viewport: dict[str, int], mobile: bool) -> Iterator[Any]:
+    context = browser.new_context(
+        viewport=viewport,
+        is_mobile=mobile,
+        has_touch=mobile,
+        device_scale_factor=2 if mobile else 1,
+        locale="en-US",
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors  # read by tests: a script error on a page is a failure
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[Any]:
+    yield from _page(browser, PHONE, mobile=True)
+
+
+@pytest.fixture
+def desktop(browser: Any) -> Iterator[Any]:
+    yield from _page(browser, {"width": 1280, "height": 900}, mobile=False)
+
+
+def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
+    """axe-core's WCAG 2.1 A/AA violations of the given impacts, one line each."""
+    # Evaluated over the DevTools protocol, so the page's CSP (no inline script) stays on.
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate(
+        """async () => await axe.run(document, {
+            runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',
+                                            'best-practice']}})"""
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in impacts
+    ]
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """docs/screenshots/NAME.png, the full page (the README shows these)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
