@@ -14,17 +14,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from schemas.personal import Contact
 
-@dataclass(frozen=True)
-class Contact:
-    """The reporter's personal fields, present only where the service's contact rule allows."""
-
-    email: str | None = None
-    phone: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    device_id: str | None = None
-    account_id: str | None = None
+__all__ = [
+    "Adapter",
+    "Contact",
+    "DeliveryError",
+    "PermanentFailure",
+    "Receipt",
+    "Reference",
+    "TemporaryFailure",
+    "Ticket",
+    "Update",
+]
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,21 @@
-"""Small pieces several adapters share: the ticket as plain data, lenient date parsing,
-dotted paths into decoded answers, and mapping a back-end's status words to open/closed."""
+"""Small pieces several adapters share: the ticket as plain data, dotted paths into decoded
+answers, and mapping a back-end's status words to open/closed."""
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, fields
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
-from adapters.base import Contact, Ticket
+from adapters.base import Ticket
 from adapters.config import SettingsReader
+from schemas.datetimes import format_w3c
+from schemas.personal import PERSONAL_FIELDS
 
 log = logging.getLogger(__name__)
 
-CONTACT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Contact))
+CONTACT_FIELDS = PERSONAL_FIELDS
 TICKET_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Ticket))
 STATUSES = ("open", "closed")
 
@@ -24,18 +23,10 @@ STATUSES = ("open", "closed")
 MISSING: Any = object()
 
 
-def iso_z(value: datetime) -> str:
-    """An aware datetime as ISO 8601 in UTC with a `Z`, the form most back-ends accept."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    text = value.astimezone(UTC).isoformat()
-    return text.removesuffix("+00:00") + "Z"
-
-
 def ticket_as_dict(ticket: Ticket) -> dict[str, Any]:
     """The ticket as JSON-ready data: datetimes as ISO `Z`, mappings and sequences as plain ones."""
     data = asdict(ticket)
-    data["requested_datetime"] = iso_z(ticket.requested_datetime)
+    data["requested_datetime"] = format_w3c(ticket.requested_datetime)
     data["attributes"] = {
         str(k): (list(v) if isinstance(v, list | tuple) else v)
         for k, v in ticket.attributes.items()
@@ -67,67 +58,6 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-_FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
-def parse_datetime(value: Any) -> datetime | None:
-    """Read a back-end's timestamp leniently; answer an aware UTC datetime or None.
-
-    Back-ends disagree about formats (ISO with or without zone, RFC 2822, epoch seconds or
-    milliseconds). A value without a zone is taken as UTC: guessing the server's local zone
-    would be worse than being consistently off for the few that send local time.
-    """
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, int | float):
-        parsed = _from_epoch(float(value))
-        if parsed is None:
-            return None
-    elif isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        parsed_or_none = _parse_text(text)
-        if parsed_or_none is None:
-            return None
-        parsed = parsed_or_none
-    else:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def _from_epoch(number: float) -> datetime | None:
-    # Anything past the year 5138 in seconds is surely milliseconds.
-    if abs(number) > 1e11:
-        number /= 1000.0
-    try:
-        return datetime.fromtimestamp(number, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-def _parse_text(text: str) -> datetime | None:
-    candidate = text
-    # Python's parser takes at most microseconds; .NET back-ends send seven digits.
-    candidate = _FRACTION.sub(r"\1", candidate)
-    if candidate.endswith(("z", "Z")):
-        candidate = candidate[:-1] + "+00:00"
-    try:
-        return datetime.fromisoformat(candidate)
-    except ValueError:
-        pass
-    if re.fullmatch(r"-?\d+(\.\d+)?", text):
-        return _from_epoch(float(text))
-    try:
-        return parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 def get_path(data: Any, path: str) -> Any:

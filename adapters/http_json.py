@@ -23,13 +23,12 @@ from adapters.common import (
     TICKET_FIELDS,
     StatusMap,
     get_path,
-    iso_z,
-    parse_datetime,
     scalar_text,
     ticket_as_dict,
 )
 from adapters.config import SettingsReader
 from adapters.http import HttpClient, json_answer, raise_for_status
+from schemas.datetimes import format_w3c, parse_datetime
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +217,7 @@ class HttpJsonAdapter(Adapter):
 
     def _fetch_feed(self, since: datetime) -> list[Update]:
         assert self.feed_url is not None
-        params = {self.since_param: iso_z(since)} if self.since_param else {}
+        params = {self.since_param: format_w3c(since)} if self.since_param else {}
         response = self.http.request("GET", self.feed_url, what="status", params=params)
         answer = json_answer(response, "status")
         items = get_path(answer, self.items_path)

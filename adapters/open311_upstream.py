@@ -21,10 +21,11 @@ from adapters.base import (
     Ticket,
     Update,
 )
-from adapters.common import CONTACT_FIELDS, parse_datetime, scalar_text
+from adapters.common import CONTACT_FIELDS, scalar_text
 from adapters.config import SettingsReader
 from adapters.http import HttpClient, failure_for_response, join_url, json_answer, safe_url
 from adapters.safexml import local_name, parse_xml
+from schemas.datetimes import parse_datetime
 
 log = logging.getLogger(__name__)
 

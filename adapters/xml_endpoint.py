@@ -34,12 +34,13 @@ from adapters.common import (
     CONTACT_FIELDS,
     TICKET_FIELDS,
     StatusMap,
-    parse_datetime,
     ticket_text_fields,
 )
 from adapters.config import SettingsReader
 from adapters.http import HttpClient, failure_for_response
 from adapters.safexml import compile_xpath, parse_xml, xpath_text
+from schemas.datetimes import parse_datetime
+from schemas.xmltext import xml_safe
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,6 @@ SETTINGS = (
 )
 # Escape quotes too, so a placeholder is safe inside an attribute value as well.
 _ENTITIES = {'"': "&quot;", "'": "&apos;"}
-# Characters XML 1.0 forbids even as references; one in a description would make the
-# whole body unparseable for the back-end.
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # Answers whose status says "infrastructure trouble" stay temporary even when the body
 # carries a fault: a proxy's 503 page is not the back-end refusing the report.
 _INFRASTRUCTURE_STATUSES = frozenset({408, 429, 502, 503, 504})
@@ -75,12 +73,12 @@ ATTRIBUTE_PREFIX = "attribute_"
 
 
 def xml_text(value: str) -> str:
-    return escape(_XML_INVALID.sub("", value), _ENTITIES)
+    return escape(xml_safe(value), _ENTITIES)
 
 
 def xml_attr(value: str) -> str:
     """A quoted attribute value (quotes included)."""
-    return quoteattr(_XML_INVALID.sub("", value))
+    return quoteattr(xml_safe(value))
 
 
 class XmlAdapter(Adapter):

@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 from marshmallow import ValidationError
 
-from schemas.config import ConfigSchema, flatten_errors
+from schemas.config import ConfigSchema
+from schemas.errors import key_path_lines
 
 
 class ConfigError(Exception):
@@ -161,7 +162,7 @@ def load_catalog(path: str | os.PathLike[str]) -> Catalog:
     try:
         data = ConfigSchema().load(raw)
     except ValidationError as exc:
-        lines = "\n".join(f"  {line}" for line in flatten_errors(exc.messages))
+        lines = "\n".join(f"  {line}" for line in key_path_lines(exc.messages))
         raise ConfigError(f"{source}: the configuration is not valid:\n{lines}") from exc
     return _build(source, data)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from schemas.requests import PERSONAL_FIELDS
+from schemas.personal import PERSONAL_FIELDS
 
 from .catalog import Service
 

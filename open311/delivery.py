@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from adapters.base import Adapter, Contact, Ticket
 from adapters.registry import create_adapter
-from schemas.requests import PERSONAL_FIELDS
 
 from .catalog import Catalog, ConfigError
 from .models import Delivery, ServiceRequest
@@ -44,8 +43,6 @@ def ticket_for(request: ServiceRequest, delivery: Delivery) -> Ticket:
         zipcode=request.zipcode,
         attributes=dict(request.attributes or {}),
         media_urls=tuple(request.media_urls or ()),
-        contact=Contact(**{f: getattr(contact, f) for f in PERSONAL_FIELDS})
-        if contact is not None
-        else Contact(),
+        contact=contact.as_contact() if contact is not None else Contact(),
         primary=delivery.primary,
     )

@@ -17,7 +17,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.requests import PERSONAL_FIELDS
+from schemas.personal import PERSONAL_FIELDS
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _KEYED = re.compile(

@@ -19,6 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from schemas.personal import MAX_LENGTH, PERSONAL_FIELDS, Contact
+
 from .db import Base, UTCDateTime, utcnow
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
@@ -83,14 +85,16 @@ class ReporterContact(Base):
     request_id: Mapped[int] = mapped_column(
         ForeignKey("service_request.id", ondelete="CASCADE"), primary_key=True
     )
-    email: Mapped[str | None] = mapped_column(String(320))
-    phone: Mapped[str | None] = mapped_column(String(64))
-    first_name: Mapped[str | None] = mapped_column(String(200))
-    last_name: Mapped[str | None] = mapped_column(String(200))
-    device_id: Mapped[str | None] = mapped_column(String(200))
-    account_id: Mapped[str | None] = mapped_column(String(200))
+    # One column per personal field, added below from their one definition.
 
     request: Mapped[ServiceRequest] = relationship(back_populates="contact")
+
+    def as_contact(self) -> Contact:
+        return Contact(**{name: getattr(self, name) for name in PERSONAL_FIELDS})
+
+
+for _name in PERSONAL_FIELDS:
+    setattr(ReporterContact, _name, mapped_column(String(MAX_LENGTH[_name])))
 
 
 class Delivery(Base):

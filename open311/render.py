@@ -8,12 +8,14 @@ formats always come from the same Python value.
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import Response
 from lxml import etree
+
+from schemas.datetimes import format_w3c
+from schemas.xmltext import xml_safe
 
 JSON_TYPE = "application/json; charset=utf-8"
 XML_TYPE = "text/xml; charset=utf-8"
@@ -38,23 +40,13 @@ CHILDREN = {
     "fields": "field",
 }
 
-# XML 1.0 cannot carry most control characters; drop them rather than fail the answer.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def w3c(value: datetime) -> str:
-    """UTC, `Z`, no fractional seconds: the form every validator accepts."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def _scalar(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return w3c(value)
-    return _XML_ILLEGAL.sub("", str(value))
+        return format_w3c(value)
+    return xml_safe(str(value))
 
 
 def _build(parent: etree._Element, name: str, value: Any) -> None:
@@ -84,7 +76,7 @@ def to_xml(root: str, value: Any) -> bytes:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
-        return w3c(value)
+        return format_w3c(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 

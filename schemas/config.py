@@ -21,7 +21,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from .requests import PERSONAL_FIELDS
+from .personal import PERSONAL_FIELDS
 
 DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
 LIST_DATATYPES = ("singlevaluelist", "multivaluelist")
@@ -318,27 +318,4 @@ def _unique(errors: dict[str, Any], key: str, ids: list[str]) -> None:
         errors[key] = [f"Duplicate id {', '.join(map(repr, duplicates))}."]
 
 
-def flatten_errors(messages: Any, path: str = "") -> list[str]:
-    """Turn marshmallow's nested error dict into 'services[2].attributes[0].datatype: …' lines."""
-    lines: list[str] = []
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            if isinstance(key, int):
-                child = f"{path}[{key}]"
-            elif key == "_schema":
-                child = path
-            else:
-                child = f"{path}.{key}" if path else str(key)
-            lines.extend(flatten_errors(value, child))
-    elif isinstance(messages, list):
-        for item in messages:
-            if isinstance(item, dict | list):
-                lines.extend(flatten_errors(item, path))
-            else:
-                lines.append(f"{path or '(top level)'}: {item}")
-    else:
-        lines.append(f"{path or '(top level)'}: {messages}")
-    return lines
-
-
-__all__ = ["ConfigSchema", "EXCLUDE", "flatten_errors", "PERSONAL_FIELDS", "DATATYPES"]
+__all__ = ["ConfigSchema", "EXCLUDE", "PERSONAL_FIELDS", "DATATYPES"]

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import fields
 
-_SPACE_FOR_PLUS = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
-
-
-def parse_w3c(text: str) -> datetime:
-    """Lenient W3C/ISO 8601: offsets, fractions, `Z`, a `+` sent as a space, naive = UTC."""
-    value = text.strip()
-    # An unencoded '+' in a query string arrives as a space: "…T10:00:00 05:00".
-    value = _SPACE_FOR_PLUS.sub(r"\1+\2", value)
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+from .datetimes import format_w3c, parse_w3c
 
 
 class W3CDateTime(fields.Field):
@@ -41,11 +29,7 @@ class W3CDateTime(fields.Field):
             raise self.make_error("invalid") from exc
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return None if value is None else format_w3c(value)
 
 
 class FiniteFloat(fields.Float):

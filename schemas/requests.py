@@ -17,8 +17,8 @@ from marshmallow import (
 )
 
 from .fields import CommaList, FiniteFloat, W3CDateTime
+from .personal import MAX_LENGTH, PERSONAL_FIELDS
 
-PERSONAL_FIELDS = ("email", "phone", "first_name", "last_name", "device_id", "account_id")
 MAX_DESCRIPTION = 4000
 _NO_CONTROL = validate.Regexp(
     r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$", error="Contains control characters."
@@ -45,7 +45,17 @@ class _Lenient(Schema):
         return data
 
 
+def _personal_input(name: str) -> fields.Field:
+    if name == "email":
+        return fields.Email(validate=validate.Length(max=MAX_LENGTH[name]))
+    return _text(MAX_LENGTH[name])
+
+
 class CreateRequestSchema(_Lenient):
+    class Meta(_Lenient.Meta):
+        # The personal fields, from their one definition (schemas/personal.py).
+        include = {name: _personal_input(name) for name in PERSONAL_FIELDS}  # noqa: RUF012
+
     jurisdiction_id = fields.String()
     service_code = fields.String(required=True, validate=validate.Length(min=1, max=100))
     lat = FiniteFloat(validate=validate.Range(min=-90, max=90))
@@ -53,12 +63,6 @@ class CreateRequestSchema(_Lenient):
     address_string = _text(1000)
     address_id = _text(200)
     zipcode = _text(20)
-    email = fields.Email(validate=validate.Length(max=320))
-    phone = _text(64)
-    first_name = _text(200)
-    last_name = _text(200)
-    device_id = _text(200)
-    account_id = _text(200)
     description = fields.String(
         validate=validate.Length(
             max=MAX_DESCRIPTION,

@@ -9,6 +9,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from .fields import W3CDateTime
 from .output import ExtendedRequestSchema
+from .personal import PERSONAL_FIELDS
 
 STATUSES = ("open", "closed")
 
@@ -33,12 +34,8 @@ class StatusChangeSchema(Schema):
 
 
 class ContactOutSchema(Schema):
-    email = fields.String(allow_none=True)
-    phone = fields.String(allow_none=True)
-    first_name = fields.String(allow_none=True)
-    last_name = fields.String(allow_none=True)
-    device_id = fields.String(allow_none=True)
-    account_id = fields.String(allow_none=True)
+    class Meta:
+        include = {name: fields.String(allow_none=True) for name in PERSONAL_FIELDS}  # noqa: RUF012
 
 
 class StaffReportSchema(ExtendedRequestSchema):

@@ -8,6 +8,8 @@ from typing import Any
 from flask import current_app, request
 from marshmallow import Schema, ValidationError
 
+from schemas.errors import parameter_lines
+
 from ..catalog import Jurisdiction
 from ..errors import APIError
 from ..gateway import Gateway
@@ -39,25 +41,7 @@ def load(schema: Schema, data: Any) -> dict[str, Any]:
     try:
         return schema.load(data)
     except ValidationError as exc:
-        raise APIError(400, describe(exc.messages)) from exc
-
-
-def describe(messages: Any, prefix: str = "") -> list[str]:
-    out: list[str] = []
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            name = prefix if key == "_schema" else (f"{prefix}[{key}]" if prefix else str(key))
-            out.extend(describe(value, name))
-    elif isinstance(messages, list):
-        for message in messages:
-            out.extend(
-                describe(message, prefix)
-                if isinstance(message, dict | list)
-                else [f"{prefix}: {message}" if prefix and prefix != "location" else str(message)]
-            )
-    else:
-        out.append(f"{prefix}: {messages}" if prefix else str(messages))
-    return out
+        raise APIError(400, parameter_lines(exc.messages)) from exc
 
 
 def jurisdiction(given: str | None = None) -> Jurisdiction:

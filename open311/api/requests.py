@@ -11,9 +11,10 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from schemas.attributes import attribute_schema, prepare
+from schemas.errors import parameter_lines
 from schemas.output import CreatedSchema, ExtendedRequestSchema, RequestSchema, TokenSchema
+from schemas.personal import PERSONAL_FIELDS
 from schemas.requests import (
-    PERSONAL_FIELDS,
     CreateRequestSchema,
     RequestQuerySchema,
     flat_params,
@@ -40,7 +41,7 @@ from ..store import (
     history_for,
     token_resolved,
 )
-from .params import caller, describe, gateway, items, jurisdiction, load, presented_key
+from .params import caller, gateway, items, jurisdiction, load, presented_key
 
 bp = Blueprint("requests", __name__)
 
@@ -73,7 +74,7 @@ def create(fmt: str) -> Response:
     try:
         attribute_schema(service.attributes).load(raw_attributes)
     except ValidationError as exc:
-        raise APIError(400, describe(exc.messages, "")) from exc
+        raise APIError(400, parameter_lines(exc.messages)) from exc
     try:
         contact = personal_fields_to_keep(service, data)
     except ContactRequired as exc:
@@ -147,7 +148,7 @@ def _replay(who: Caller, idempotency: tuple[str, str], fmt: str) -> Response | N
         assert row is not None  # the submission row is deleted with its request
         service = gateway().catalog.service(row.jurisdiction_id, row.service_code)
         assert service is not None
-        account_id = row.contact.account_id if row.contact is not None else None
+        account_id = row.contact.as_contact().account_id if row.contact is not None else None
         body = _created(service, row, account_id)
     return render([body], "service_requests", fmt)
 

@@ -37,6 +37,8 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from schemas.datetimes import format_w3c, parse_w3c
+
 BANNER = "Simulated work-order system — for the open311 gateway demo"
 
 STATUSES = ("new", "assigned", "in_progress", "completed", "cancelled")
@@ -68,14 +70,7 @@ def _now() -> datetime:
 def _iso(moment: datetime) -> str:
     # Milliseconds, because with whole seconds two updates in the same second would be
     # indistinguishable to an ``updated_since`` poller.
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _parse_iso(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    # A time without an offset is taken as UTC rather than the server's local zone, so the
-    # answer does not depend on where the simulator happens to run.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return format_w3c(moment, "milliseconds")
 
 
 def _crew_note(order_number: int, service_code: str, *, done: bool) -> str:
@@ -308,7 +303,7 @@ class WorkOrderSimulator:
             since: datetime | None = None
             if since_text:
                 try:
-                    since = _parse_iso(since_text)
+                    since = parse_w3c(since_text)
                 except ValueError:
                     return _error(400, "updated_since must be an ISO 8601 date-time")
             with self._lock:

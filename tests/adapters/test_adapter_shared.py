@@ -12,7 +12,7 @@ import requests
 import responses
 
 from adapters.base import PermanentFailure, TemporaryFailure
-from adapters.common import MISSING, StatusMap, get_path, iso_z, parse_datetime
+from adapters.common import MISSING, StatusMap, get_path
 from adapters.config import SettingsReader
 from adapters.http import (
     HmacAuth,
@@ -24,6 +24,7 @@ from adapters.http import (
     safe_url,
 )
 from adapters.safexml import parse_xml
+from schemas.datetimes import format_w3c, parse_datetime
 
 URL = "https://backend.example.gov/api/orders"
 
@@ -245,8 +246,8 @@ def test_parse_datetime(value, expected) -> None:
         assert parsed.utcoffset() == timedelta(0)
 
 
-def test_iso_z() -> None:
-    assert iso_z(datetime(2024, 5, 1, 8, 30, tzinfo=timezone(timedelta(hours=-4)))) == (
+def test_format_w3c() -> None:
+    assert format_w3c(datetime(2024, 5, 1, 8, 30, tzinfo=timezone(timedelta(hours=-4)))) == (
         "2024-05-01T12:30:00Z"
     )
 
