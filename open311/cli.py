@@ -223,7 +223,9 @@ def _runtime(obj: Context) -> tuple[Any, Any, dict[str, Any]]:
     show_default=True,
     help="Seconds between status pulls; 0 = this worker only delivers (run one syncing worker).",
 )
-@click.option("--batch", default=10, show_default=True, help="Deliveries claimed at a time.")
+@click.option(
+    "--batch", default=10, show_default=True, help="Deliveries claimed per destination at a time."
+)
 @pass_context
 def worker(obj: Context, once: bool, sync_every: float, batch: int) -> None:
     """Deliver queued reports to the agencies and pull their status back."""
@@ -311,25 +313,18 @@ def outbox_list(obj: Context, state: str | None, limit: int, as_json: bool) -> N
 @pass_context
 def outbox_retry(obj: Context, delivery_id: int | None, all_dead: bool) -> None:
     """Queue a dead (or waiting) delivery again, now, with a fresh count of attempts."""
-    from sqlalchemy import update
-
     from .db import utcnow
-    from .models import Delivery, DestinationState
+    from .outbox import requeue
 
     if (delivery_id is None) == (not all_dead):
         raise click.UsageError("give a delivery ID or --dead (not both)")
     _ensure_schema(obj)
     database = obj.database()
-    stmt = update(Delivery).values(state="pending", attempts=0, next_attempt_at=utcnow())
-    if all_dead:
-        stmt = stmt.where(Delivery.state == "dead")
-    else:
-        stmt = stmt.where(Delivery.id == delivery_id, Delivery.state.in_(["dead", "pending"]))
-    with database.write() as session, session.begin():
-        count = session.execute(stmt).rowcount
-        # An operator retrying says the back-end is back: lift any pause.
-        session.execute(update(DestinationState).values(paused_until=None, consecutive_failures=0))
-    database.dispose()
+    try:
+        with database.write() as session, session.begin():
+            count = requeue(session, delivery_id=delivery_id, dead=all_dead, now=utcnow())
+    finally:
+        database.dispose()
     if not count:
         raise click.ClickException("nothing to retry")
     click.echo(f"queued {count} deliveries again", err=True)

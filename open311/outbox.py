@@ -1,30 +1,37 @@
 """The outbox worker: claims due deliveries, hands each to its agency's adapter, and
 records the outcome. Any number of workers on any number of hosts can share one database.
 
-Claiming is one statement (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's single writer
-makes it atomic there) that also takes back deliveries whose worker died (lease expired).
-No transaction stays open while a back-end is called, and a worker acknowledges only a
-delivery it still holds, so a slow worker whose lease ran out cannot overwrite the work of
-the one that took over.
+A destination's trouble stays its own. Claims are made per destination, each destination
+has its own lane (one thread, one call at a time) in a running worker, and a destination
+found paused mid-batch has the rest of its batch released at once, so a slow, hanging or
+failing back-end never delays another agency's reports. Claims are leased for seconds and
+the lease is renewed while the worker holds them (a heartbeat), so the rows of a worker
+that dies are taken over promptly. No transaction stays open while a back-end is called,
+and a worker acknowledges only a delivery it still holds, so a slow worker whose lease ran
+out cannot overwrite the work of the one that took over.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import random
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
-from adapters.base import Adapter, DeliveryError, PermanentFailure, Receipt, Ticket
+from adapters.base import Adapter, DeliveryError, Receipt, Ticket
 
 from .catalog import Catalog
 from .db import Database, insert_ignoring_conflicts, utcnow
@@ -34,17 +41,32 @@ from .updates import Change, record_change
 
 log = logging.getLogger("open311.outbox")
 
+T = TypeVar("T")
+
+# What `deliver` answers: the outcome of one claimed delivery.
+DONE = "done"  # acknowledged by the back-end
+RETRY = "retry"  # failed, queued again with back-off
+DEAD = "dead"  # failed for good (or too often); kept with its error
+LOST = "lost"  # another worker holds it now (our lease ran out)
+RELEASED = "released"  # not attempted: the destination is paused or the worker is stopping
+
 
 @dataclass(frozen=True)
 class OutboxPolicy:
-    batch_size: int = 10
-    lease: timedelta = timedelta(minutes=2)
+    batch_size: int = 10  # deliveries claimed per destination at a time
+    # Short, and renewed every lease/4 while the worker holds the row: a worker that dies
+    # has its rows taken over by another within about this long.
+    lease: timedelta = timedelta(seconds=20)
     backoff_base: float = 30.0  # seconds before the first retry (on average half of it)
     backoff_cap: float = 3600.0
     max_attempts: int = 15  # about a day and a half with the defaults, then dead
     pause_after: int = 5  # consecutive failures before a destination is paused
-    pause_base: float = 60.0
+    pause_base: float = 60.0  # the first pause; doubled per pause that ends in a failure
     pause_cap: float = 1800.0
+    # How long an acknowledgement (or a failure) is retried while the database is away,
+    # before the worker gives up and lets the lease run out (the report is then sent
+    # again, with the same idempotency key).
+    database_retry: float = 60.0
 
 
 def backoff(attempts: int, policy: OutboxPolicy, rng: random.Random) -> float:
@@ -52,6 +74,14 @@ def backoff(attempts: int, policy: OutboxPolicy, rng: random.Random) -> float:
     hit by all of them in the same second."""
     ceiling = min(policy.backoff_cap, policy.backoff_base * 2 ** max(0, attempts - 1))
     return rng.uniform(0, ceiling)
+
+
+def pause_length(failures: int, policy: OutboxPolicy) -> float:
+    """Seconds to pause a destination after `failures` consecutive failures. Failures made
+    while it is paused are not counted, so after the first pause each further failure is
+    the first try after a pause ended: the pause doubles per round, not per failed row."""
+    rounds = max(0, failures - policy.pause_after)
+    return min(policy.pause_cap, policy.pause_base * 2**rounds)
 
 
 def scrub(message: str, ticket: Ticket | None) -> str:
@@ -72,11 +102,44 @@ def ensure_destinations(session: Session, names: list[str]) -> None:
     session.execute(stmt.values([{"destination": n, "consecutive_failures": 0} for n in names]))
 
 
-def held_by(owner: str, delivery_id: int) -> Any:
-    """UPDATE this delivery only while `owner` still holds its lease."""
+def held_by(owner: str, *delivery_ids: int) -> Any:
+    """UPDATE these deliveries only while `owner` still holds their lease."""
     return update(Delivery).where(
-        Delivery.id == delivery_id, Delivery.lease_owner == owner, Delivery.state == "inflight"
+        Delivery.id.in_(delivery_ids), Delivery.lease_owner == owner, Delivery.state == "inflight"
     )
+
+
+def requeue(
+    session: Session, *, delivery_id: int | None = None, dead: bool = False, now: datetime
+) -> int:
+    """Queue one delivery (dead or waiting) or every dead one again, due now, with a fresh
+    count of attempts; answers how many. An operator retrying says the back-end is back,
+    so the pause of the destinations retried is lifted, and only theirs."""
+    if (delivery_id is None) == (not dead):
+        raise ValueError("give a delivery id or dead=True, not both")
+    if dead:
+        which = Delivery.state == "dead"
+    else:
+        which = and_(Delivery.id == delivery_id, Delivery.state.in_(["dead", "pending"]))
+    destinations = session.scalars(
+        update(Delivery)
+        .where(which)
+        .values(state="pending", attempts=0, next_attempt_at=now)
+        .returning(Delivery.destination)
+    ).all()
+    if destinations:
+        session.execute(
+            update(DestinationState)
+            .where(DestinationState.destination.in_(set(destinations)))
+            .values(paused_until=None, consecutive_failures=0)
+        )
+    return len(destinations)
+
+
+def _database_away(exc: BaseException) -> bool:
+    # OperationalError: the server went away, restarted, or SQLite is locked for too long;
+    # InterfaceError: the driver's connection was already closed under us.
+    return isinstance(exc, OperationalError | InterfaceError)
 
 
 class Outbox:
@@ -91,35 +154,39 @@ class Outbox:
     ) -> None:
         self.db = db
         self.catalog = catalog
+        # The destinations this worker can deliver to: it claims nothing else, so a worker
+        # with an older or a different configuration leaves other agencies' reports waiting.
         self.adapters = adapters
         self.policy = policy or OutboxPolicy()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.rng = random.Random(seed)
+        self._held: set[int] = set()
+        self._held_lock = threading.Lock()
+        self._heartbeat: threading.Thread | None = None
+        self._closing = threading.Event()
         with db.write() as session, session.begin():
             ensure_destinations(session, sorted(catalog.agencies))
 
     # --- claiming ---------------------------------------------------------------------
 
-    def claim(self, limit: int | None = None, now: datetime | None = None) -> list[int]:
-        now = now or utcnow()
-        paused = select(DestinationState.destination).where(DestinationState.paused_until > now)
+    def _due(self, destination: str, now: datetime, limit: int) -> Any:
         due = (
             select(Delivery.id)
             .where(
+                Delivery.destination == destination,
                 or_(
                     and_(Delivery.state == "pending", Delivery.next_attempt_at <= now),
                     and_(Delivery.state == "inflight", Delivery.lease_until < now),
                 ),
-                Delivery.destination.not_in(paused),
             )
             .order_by(Delivery.next_attempt_at, Delivery.id)
-            .limit(limit or self.policy.batch_size)
+            .limit(limit)
             .with_for_update(skip_locked=True)
             # Materialised so PostgreSQL cannot re-run the LIMIT subquery and take more.
             .cte("due")
             .prefix_with("MATERIALIZED")
         )
-        stmt = (
+        return (
             update(Delivery)
             .where(Delivery.id.in_(select(due.c.id)))
             .values(
@@ -130,16 +197,128 @@ class Outbox:
             )
             .returning(Delivery.id)
         )
+
+    def claim(
+        self,
+        limit: int | None = None,
+        now: datetime | None = None,
+        destinations: Collection[str] | None = None,
+    ) -> dict[str, list[int]]:
+        """Claim up to `limit` due deliveries (and deliveries whose lease expired) for each
+        destination this worker has and that is not paused; answers them by destination."""
+        now = now or utcnow()
+        names = sorted(self.adapters if destinations is None else destinations)
+        if not names:
+            return {}
+        claimed: dict[str, list[int]] = {}
         with self.db.write() as session, session.begin():
-            return sorted(session.scalars(stmt).all())
+            paused = set(
+                session.scalars(
+                    select(DestinationState.destination).where(
+                        DestinationState.destination.in_(names), DestinationState.paused_until > now
+                    )
+                )
+            )
+            for name in names:
+                if name in paused:
+                    continue
+                ids = session.scalars(self._due(name, now, limit or self.policy.batch_size)).all()
+                if ids:
+                    claimed[name] = sorted(ids)
+        self._hold(i for ids in claimed.values() for i in ids)
+        return claimed
+
+    # --- the lease heartbeat ------------------------------------------------------------
+
+    def _hold(self, ids: Iterable[int]) -> None:
+        with self._held_lock:
+            before = len(self._held)
+            self._held.update(ids)
+            if len(self._held) == before or (self._heartbeat and self._heartbeat.is_alive()):
+                return
+            self._heartbeat = threading.Thread(
+                target=self._beat, name=f"open311-lease-{self.owner}", daemon=True
+            )
+            self._heartbeat.start()
+
+    def _let_go(self, ids: Iterable[int]) -> None:
+        with self._held_lock:
+            self._held.difference_update(ids)
+
+    def _beat(self) -> None:
+        """Renew the lease of every row this worker holds, every quarter lease, until it
+        holds none: a row waits leased behind a slow call of its batch, and a call may take
+        longer than the lease; neither may be taken over while this worker is alive."""
+        interval = self.policy.lease.total_seconds() / 4
+        while not self._closing.wait(interval):
+            with self._held_lock:
+                if not self._held:
+                    self._heartbeat = None
+                    return
+            try:
+                self.renew()
+            except Exception:  # the database may be briefly away; the next beat tries again
+                log.warning("lease renewal failed", exc_info=True)
+
+    def renew(self) -> int:
+        """Push the lease of every row this worker holds a full lease ahead."""
+        with self.db.write() as session, session.begin():
+            return session.execute(
+                update(Delivery)
+                .where(Delivery.lease_owner == self.owner, Delivery.state == "inflight")
+                .values(lease_until=utcnow() + self.policy.lease)
+            ).rowcount
+
+    def release(self, ids: Collection[int]) -> int:
+        """Give claimed rows back untouched (not attempted): due as they were, the attempt
+        the claim counted taken back. Used when a destination is paused mid-batch and when
+        the worker stops, so the rows do not sit out a lease."""
+        if not ids:
+            return 0
+
+        def write() -> int:
+            with self.db.write() as session, session.begin():
+                return session.execute(
+                    held_by(self.owner, *ids).values(
+                        state="pending",
+                        lease_owner=None,
+                        lease_until=None,
+                        attempts=Delivery.attempts - 1,
+                    )
+                ).rowcount
+
+        try:
+            return self._through_outage(write)
+        finally:
+            self._let_go(ids)
+
+    def _through_outage(self, write: Callable[[], T]) -> T:
+        """Run a write, retrying while the database is away for up to `database_retry`
+        seconds: an acknowledgement dropped here means the report is sent again."""
+        deadline = time.monotonic() + self.policy.database_retry
+        wait = 0.25
+        while True:
+            try:
+                return write()
+            except Exception as exc:
+                if not _database_away(exc) or time.monotonic() + wait > deadline:
+                    raise
+                log.warning(
+                    "database unavailable (%s), retrying in %.1fs", type(exc).__name__, wait
+                )
+                if self._closing.wait(wait):
+                    raise
+                wait = min(wait * 2, 2.0)
 
     # --- delivering -------------------------------------------------------------------
 
     def run_once(self, now: datetime | None = None) -> int:
-        ids = self.claim(now=now)
-        for delivery_id in ids:
-            self.deliver(delivery_id)
-        return len(ids)
+        """Claim once for every destination and deliver what was claimed, one destination
+        after another (tests, `open311 worker --once`); answers how many were claimed."""
+        claimed = self.claim(now=now)
+        for ids in claimed.values():
+            self.deliver_batch(ids, now=now)
+        return sum(len(ids) for ids in claimed.values())
 
     def drain(self, max_rounds: int = 1000) -> int:
         """Deliver until nothing is due (tests, `open311 worker --once`)."""
@@ -151,10 +330,35 @@ class Outbox:
             total += done
         return total
 
-    def deliver(self, delivery_id: int) -> str:
+    def deliver_batch(
+        self, ids: list[int], stop: threading.Event | None = None, now: datetime | None = None
+    ) -> list[str]:
+        """Deliver one destination's claimed rows in order. Once the destination is found
+        paused (by this batch's failures or another worker's), or the worker is stopping,
+        the rest are released at once instead of being held or tried."""
+        outcomes: list[str] = []
+        try:
+            for index, delivery_id in enumerate(ids):
+                if stop is not None and stop.is_set():
+                    self.release(ids[index:])
+                    break
+                outcome = self.deliver(delivery_id, now=now)
+                outcomes.append(outcome)
+                if outcome == RELEASED:
+                    self.release(ids[index + 1 :])
+                    break
+        finally:
+            # Whatever happened (the database away for longer than retried), the heartbeat
+            # stops renewing this batch: rows not released run out their lease.
+            self._let_go(ids)
+        return outcomes
+
+    def _start(self, delivery_id: int, clock: datetime | None) -> tuple[Ticket, int] | str:
+        """Renew the lease as the call starts and build the ticket; LOST when the row is
+        no longer ours, RELEASED (and released) when its destination is paused (at `clock`,
+        the claim's time, which tests move forward)."""
+        now = clock or utcnow()
         with self.db.write() as session, session.begin():
-            # Renew the lease as the call starts, so the whole call runs inside it even when
-            # earlier deliveries of the batch were slow; a lease already taken over is lost.
             held = session.execute(
                 held_by(self.owner, delivery_id).values(lease_until=utcnow() + self.policy.lease)
             ).rowcount
@@ -164,39 +368,73 @@ class Outbox:
                 .options(selectinload(Delivery.request).selectinload(ServiceRequest.contact))
             )
             if not held or delivery is None:
-                return "lost"
-            ticket = ticket_for(delivery.request, delivery)
-            attempts = delivery.attempts
-        adapter = self.adapters.get(ticket.destination)
-        started = time.monotonic()
-        try:
-            if adapter is None:
-                raise PermanentFailure(f"no agency {ticket.destination!r} in the configuration")
-            receipt = adapter.submit(ticket)
-        except DeliveryError as exc:
-            outcome = self._failed(delivery_id, ticket, attempts, exc)
-        except Exception as exc:  # an adapter bug must not kill the worker or lose the report
-            log.exception("adapter %s raised", ticket.destination)
-            outcome = self._failed(
-                delivery_id, ticket, attempts, DeliveryError(f"{type(exc).__name__}: {exc}")
+                return LOST
+            paused_until = session.scalar(
+                select(DestinationState.paused_until).where(
+                    DestinationState.destination == delivery.destination
+                )
             )
-        else:
-            outcome = self._succeeded(delivery_id, ticket, receipt)
+            if paused_until is not None and paused_until > now:
+                session.execute(
+                    held_by(self.owner, delivery_id).values(
+                        state="pending",
+                        lease_owner=None,
+                        lease_until=None,
+                        attempts=Delivery.attempts - 1,
+                    )
+                )
+                return RELEASED
+            return ticket_for(delivery.request, delivery), delivery.attempts
+
+    def deliver(self, delivery_id: int, now: datetime | None = None) -> str:
+        """Hand one claimed delivery to its adapter and record what happened; answers the
+        outcome (DONE, RETRY, DEAD, LOST or RELEASED). `now` is the round's clock for
+        pauses and back-off (tests step it forward); leases always run on the real one."""
+        try:
+            started = self._through_outage(partial(self._start, delivery_id, now))
+            if isinstance(started, str):
+                return started
+            ticket, attempts = started
+            adapter = self.adapters[ticket.destination]
+            began = time.monotonic()
+            failure: DeliveryError | None = None
+            try:
+                receipt = adapter.submit(ticket)
+            except DeliveryError as exc:
+                failure = exc
+            except Exception as exc:  # an adapter bug must not kill the worker or lose the report
+                log.exception("adapter %s raised", ticket.destination)
+                failure = DeliveryError(f"{type(exc).__name__}: {exc}")
+            if failure is None:
+                record = partial(self._succeeded, delivery_id, ticket, receipt, now)
+            else:
+                record = partial(self._failed, delivery_id, ticket, attempts, failure, now)
+            outcome = self._through_outage(record)
+            self._outcome(delivery_id, ticket, attempts, outcome, time.monotonic() - began)
+            return outcome
+        finally:
+            self._let_go([delivery_id])
+
+    def _outcome(
+        self, delivery_id: int, ticket: Ticket, attempt: int, outcome: str, seconds: float
+    ) -> None:
+        """The one place each attempted delivery's outcome is reported (log line, metrics)."""
         log.info(
             "delivery",
             extra={
                 "delivery_id": delivery_id,
                 "request_id": ticket.request_id,
                 "destination": ticket.destination,
-                "attempt": attempts,
+                "attempt": attempt,
                 "outcome": outcome,
-                "latency_ms": round((time.monotonic() - started) * 1000),
+                "latency_ms": round(seconds * 1000),
             },
         )
-        return outcome
 
-    def _succeeded(self, delivery_id: int, ticket: Ticket, receipt: Receipt) -> str:
-        now = utcnow()
+    def _succeeded(
+        self, delivery_id: int, ticket: Ticket, receipt: Receipt, clock: datetime | None = None
+    ) -> str:
+        now = clock or utcnow()
         with self.db.write() as session, session.begin():
             acked = session.execute(
                 held_by(self.owner, delivery_id).values(
@@ -211,11 +449,11 @@ class Outbox:
             ).rowcount
             if not acked:
                 # Someone else holds it now; their acknowledgement will count.
-                return "lost"
-            self._healthy(session, ticket.destination)
+                return LOST
+            self._healthy(session, ticket.destination, now)
             if ticket.primary:
                 self._received(session, delivery_id, ticket, receipt, now)
-        return "done"
+        return DONE
 
     def _received(
         self, session: Session, delivery_id: int, ticket: Ticket, receipt: Receipt, now: datetime
@@ -256,8 +494,15 @@ class Outbox:
             history_only=acted_on is not None,
         )
 
-    def _failed(self, delivery_id: int, ticket: Ticket, attempts: int, exc: DeliveryError) -> str:
-        now = utcnow()
+    def _failed(
+        self,
+        delivery_id: int,
+        ticket: Ticket,
+        attempts: int,
+        exc: DeliveryError,
+        clock: datetime | None = None,
+    ) -> str:
+        now = clock or utcnow()
         message = scrub(str(exc) or type(exc).__name__, ticket)
         dead = not exc.retryable or attempts >= self.policy.max_attempts
         if dead:
@@ -278,24 +523,52 @@ class Outbox:
                 )
             ).rowcount
             if not owned:
-                return "lost"
+                return LOST
             if exc.retryable:
                 self._unhealthy(session, ticket.destination, message, now)
-        return "dead" if dead else "retry"
+        return DEAD if dead else RETRY
 
     # --- the per-destination breaker --------------------------------------------------
 
-    def _healthy(self, session: Session, destination: str) -> None:
+    def _healthy(self, session: Session, destination: str, now: datetime) -> None:
+        """A success closes the breaker (written only when it was open). After a pause the
+        back-end is back: the reports that backed off while it was away are due now, not
+        at the end of their own back-off."""
+        failures = session.scalar(
+            select(DestinationState.consecutive_failures).where(
+                DestinationState.destination == destination
+            )
+        )
+        if not failures:
+            return
         session.execute(
             update(DestinationState)
             .where(DestinationState.destination == destination)
             .values(consecutive_failures=0, paused_until=None, last_error=None)
         )
+        if failures < self.policy.pause_after:
+            return
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.destination == destination,
+                Delivery.state == "pending",
+                Delivery.next_attempt_at > now,
+                Delivery.last_error.is_not(None),
+            )
+            .values(next_attempt_at=now)
+        )
 
     def _unhealthy(self, session: Session, destination: str, message: str, now: datetime) -> None:
+        # Failures of calls that were already under way when the destination was paused
+        # are not counted (the WHERE skips a paused row): the pause is one round, however
+        # many rows were in flight, and the next failure counted is the probe after it.
         failures = session.scalar(
             update(DestinationState)
-            .where(DestinationState.destination == destination)
+            .where(
+                DestinationState.destination == destination,
+                or_(DestinationState.paused_until.is_(None), DestinationState.paused_until <= now),
+            )
             .values(
                 consecutive_failures=DestinationState.consecutive_failures + 1,
                 last_error=message,
@@ -303,8 +576,7 @@ class Outbox:
             .returning(DestinationState.consecutive_failures)
         )
         if failures is not None and failures >= self.policy.pause_after:
-            over = failures - self.policy.pause_after
-            pause = min(self.policy.pause_cap, self.policy.pause_base * 2**over)
+            pause = pause_length(failures, self.policy)
             session.execute(
                 update(DestinationState)
                 .where(DestinationState.destination == destination)
@@ -317,15 +589,70 @@ class Outbox:
     # --- running ------------------------------------------------------------------------
 
     def run_forever(self, stop: threading.Event, idle_sleep: float = 1.0) -> None:
-        while not stop.is_set():
-            try:
-                worked = self.run_once()
-            except Exception:  # the database may be briefly away; keep the worker alive
-                log.exception("outbox round failed")
-                worked = 0
-            if not worked:
-                stop.wait(idle_sleep)
+        """Deliver until `stop` is set: one lane (thread) per destination, fed by this
+        loop's claims, so each destination's calls wait only on that destination."""
+        wake = threading.Event()
+        lanes = {name: _Lane(self, name, stop, wake) for name in sorted(self.adapters)}
+        try:
+            while not stop.is_set():
+                idle = [name for name, lane in lanes.items() if lane.idle()]
+                try:
+                    claimed = self.claim(destinations=idle) if idle else {}
+                except Exception:  # the database may be briefly away; keep the worker alive
+                    log.exception("outbox round failed")
+                    claimed = {}
+                for name, ids in claimed.items():
+                    lanes[name].give(ids)
+                if not claimed:
+                    wake.wait(idle_sleep)
+                    wake.clear()
+        finally:
+            for lane in lanes.values():
+                lane.join()
 
     def close(self) -> None:
+        self._closing.set()
         for adapter in self.adapters.values():
             adapter.close()
+
+
+class _Lane:
+    """One destination's share of a running worker: a thread delivering its batches one
+    call at a time. A hanging back-end holds only its own lane."""
+
+    def __init__(
+        self, outbox: Outbox, destination: str, stop: threading.Event, wake: threading.Event
+    ) -> None:
+        self.outbox = outbox
+        self.stop = stop
+        self.wake = wake
+        self.batches: queue.Queue[list[int] | None] = queue.Queue(maxsize=1)
+        self.busy = threading.Event()
+        self.thread = threading.Thread(
+            target=self._run, name=f"open311-lane-{destination}", daemon=True
+        )
+        self.thread.start()
+
+    def idle(self) -> bool:
+        return not self.busy.is_set()
+
+    def give(self, ids: list[int]) -> None:
+        self.busy.set()
+        self.batches.put(ids)
+
+    def _run(self) -> None:
+        while True:
+            ids = self.batches.get()
+            if ids is None:
+                return
+            try:
+                self.outbox.deliver_batch(ids, self.stop)
+            except Exception:  # the database may be away longer than retried; rows' leases run out
+                log.exception("delivery batch failed")
+            finally:
+                self.busy.clear()
+                self.wake.set()
+
+    def join(self) -> None:
+        self.batches.put(None)
+        self.thread.join()

@@ -141,10 +141,10 @@ def test_expired_lease_is_taken_over_and_stale_worker_cannot_ack(
     post(client, "json", submit_key)
     first = Outbox(gateway.db, gateway.catalog, build_adapters(gateway.catalog), FAST, owner="a")
     second = Outbox(gateway.db, gateway.catalog, build_adapters(gateway.catalog), FAST, owner="b")
-    [claimed] = first.claim()
-    assert second.claim() == []  # held
+    [[claimed]] = first.claim().values()
+    assert second.claim() == {}  # held
     later = utcnow() + FAST.lease + timedelta(seconds=1)
-    assert second.claim(now=later) == [claimed]  # worker a "died"
+    assert second.claim(now=later) == {"works": [claimed]}  # worker a "died"
     assert first.deliver(claimed) == "lost"  # a comes back: it may not deliver or ack
     assert second.deliver(claimed) == "done"
     [row] = deliveries(database)
