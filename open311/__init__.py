@@ -64,7 +64,10 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(docs.bp)
     # Discovery also at the root, where people and some clients look for it first.
     app.register_blueprint(discovery.bp, name="root_discovery")
+    from .api.media import install_media
     from .web import install_pages
+
+    install_media(app)
 
     install_babel(app)
     install_pages(app)

@@ -207,3 +207,20 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(100))
     request_public_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Media(Base):
+    """A photo sent as a file with a report: its cleaned copy and reduced copy in the media
+    store, and the report it belongs to (whose privacy decides who may fetch it)."""
+
+    __tablename__ = "media"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    small_key: Mapped[str] = mapped_column(String(100), unique=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("service_request.id", ondelete="CASCADE"), index=True
+    )
+    content_type: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    request: Mapped[ServiceRequest] = relationship()

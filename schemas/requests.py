@@ -19,6 +19,8 @@ from marshmallow import (
 from .fields import CommaList, FiniteFloat, W3CDateTime
 from .personal import MAX_LENGTH, PERSONAL_FIELDS
 
+# Photos sent as files (multipart/form-data), beside media_url links.
+MEDIA_FIELDS = ("media", "media[]")
 MAX_DESCRIPTION = 4000
 _NO_CONTROL = validate.Regexp(
     r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$", error="Contains control characters."

@@ -41,6 +41,7 @@ from ..store import (
     history_for,
     token_resolved,
 )
+from .media import photo_url, photos_from_request, record_photos
 from .params import caller, gateway, items, jurisdiction, load, presented_key
 
 bp = Blueprint("requests", __name__)
@@ -83,6 +84,9 @@ def create(fmt: str) -> Response:
         destinations = gw.router.route(service, data.get("lat"), data.get("long"), raw_attributes)
     except OutsideServiceArea as exc:
         raise APIError(400, str(exc)) from exc
+    photos = photos_from_request()
+    if photos:
+        data["media_url"] = [*data.get("media_url", []), *map(photo_url, photos)]
     report = NewReport(
         service=service,
         prefix=gw.catalog.jurisdictions[j.id].id_prefix,
@@ -99,6 +103,7 @@ def create(fmt: str) -> Response:
     try:
         with gw.db.write() as session, session.begin():
             row = create_request(session, report)
+            record_photos(session, row.id, photos)
     except IntegrityError:
         # The same Idempotency-Key raced in on another connection and won: answer as it did.
         replayed = _replay(who, idempotency, fmt) if idempotency is not None else None
