@@ -75,7 +75,8 @@ class EmailAdapter(Adapter):
         check_format_template(reader, "subject", self.subject, _SUBJECT_FIELDS)
         self.include_contact = reader.get_bool("include_contact", True)
         # smtplib has one timeout for connecting and for every later socket operation.
-        self.timeout = max(read_timeout(reader))
+        timeouts = read_timeout(reader)
+        self.timeout = max(timeouts.connect, timeouts.read)
         domain = self.envelope_sender.rpartition("@")[2].strip()
         self.domain = domain or FALLBACK_DOMAIN
 

@@ -1,20 +1,37 @@
 """What the HTTP adapters share: one session, timeouts, authentication, and the single place
 where a `requests` exception or an HTTP status becomes a TemporaryFailure or a
-PermanentFailure."""
+PermanentFailure.
+
+Every call is bounded: in time, by a wall-clock deadline over the whole call (connecting,
+sending, the headers and the whole answer), enforced by a watchdog that shuts the socket
+when it passes, because a socket read timeout restarts with every byte and a server that
+drips one byte a second would never trip it; in size, by reading the answer as a stream
+and stopping at `max_answer_bytes`. Redirects are followed only for reads and only within
+the configured origin, so credentials and signed headers never reach another host.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import heapq
 import hmac
+import itertools
 import logging
+import socket
+import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, NamedTuple
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from adapters.base import DeliveryError, PermanentFailure, TemporaryFailure
 from adapters.config import SettingsReader
@@ -23,6 +40,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 20.0
+DEFAULT_MAX_ANSWER_BYTES = 10 * 1024 * 1024
+MAX_REDIRECTS = 5
+
+
 USER_AGENT = "open311-gateway"
 HMAC_ALGORITHMS = ("sha256", "sha512")
 AUTH_KEYS = ("type", "token", "username", "password", "secret", "header", "algorithm")
@@ -36,19 +57,27 @@ _EXCERPT = 200
 # --- settings ---------------------------------------------------------------------------
 
 
-def read_timeout(reader: SettingsReader, key: str = "timeout") -> tuple[float, float]:
-    """`timeout`: a number of seconds for both phases, or `{connect: s, read: s}`."""
+class Timeouts(NamedTuple):
+    connect: float  # seconds to open the connection
+    read: float  # seconds any one read may wait for the next bytes
+    total: float  # seconds for the whole call, answer included: a wall-clock deadline
+
+
+def read_timeout(reader: SettingsReader, key: str = "timeout") -> Timeouts:
+    """`timeout`: a number of seconds for both phases, or `{connect: s, read: s, total: s}`;
+    the total defaults to connect + read."""
     value = reader.raw(key)
     if value is None:
-        return (DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT)
+        connect, read = DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
+        return Timeouts(connect, read, connect + read)
     if isinstance(value, Mapping):
-        sub = reader.nested(key, allowed=("connect", "read"))
+        sub = reader.nested(key, allowed=("connect", "read", "total"))
         assert sub is not None
         connect = _positive(sub, "connect", DEFAULT_CONNECT_TIMEOUT)
         read = _positive(sub, "read", DEFAULT_READ_TIMEOUT)
-        return (connect, read)
+        return Timeouts(connect, read, _positive(sub, "total", connect + read))
     seconds = _positive(reader, key, DEFAULT_READ_TIMEOUT)
-    return (seconds, seconds)
+    return Timeouts(seconds, seconds, 2 * seconds)
 
 
 def _positive(reader: SettingsReader, key: str, default: float) -> float:
@@ -136,6 +165,9 @@ def build_session(
     *, auth: AuthBase | None = None, headers: Mapping[str, str] | None = None, adapter: str = ""
 ) -> requests.Session:
     session = requests.Session()
+    transport = _DeadlineAdapter()
+    session.mount("http://", transport)
+    session.mount("https://", transport)
     session.headers["User-Agent"] = f"{USER_AGENT} ({adapter} adapter)" if adapter else USER_AGENT
     session.headers.update(headers or {})
     session.auth = auth
@@ -202,9 +234,12 @@ def failure_for_response(response: requests.Response, what: str) -> DeliveryErro
             message, retry_after=parse_retry_after(response.headers.get("Retry-After"))
         )
     if 300 <= code < 400:
-        # Redirects are not followed for submissions: requests would turn a POST into a GET.
-        location = response.headers.get("Location", "")
-        return PermanentFailure(f"{message} (redirect to {location!r}; update the URL setting)")
+        # Not followed: submissions never (requests would turn a POST into a GET), reads
+        # never to another origin (the credentials would go with them).
+        location = safe_url(urljoin(response.url, response.headers.get("Location", "")))
+        return PermanentFailure(
+            f"{message} (redirect to {location!r} not followed; update the URL setting)"
+        )
     return PermanentFailure(message)
 
 
@@ -255,11 +290,157 @@ def json_answer(response: requests.Response, what: str) -> Any:
         raise TemporaryFailure(f"{what}: the answer is not JSON: {excerpt or '(empty)'}") from None
 
 
+# --- the deadline -----------------------------------------------------------------------
+
+
+class _Call:
+    """One call's deadline and the sockets it used; expiring shuts them, which ends any
+    read blocked on them at once."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.expired = False
+        self.finished = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def watch(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            if not self.expired:
+                return
+        _shut(sock)
+
+    def expire(self) -> None:
+        with self._lock:
+            if self.finished:
+                return
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+    def finish(self) -> None:
+        with self._lock:
+            self.finished = True
+            self._sockets.clear()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One daemon thread for the process: expires each call at its deadline."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Call]] = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, call: _Call) -> None:
+        with self._wake:
+            heapq.heappush(self._heap, (call.deadline, next(self._order), call))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="open311-http-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        with self._wake:
+            while True:
+                while self._heap and self._heap[0][2].finished:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                heapq.heappop(self._heap)[2].expire()
+
+
+_WATCHDOG = _Watchdog()
+_CURRENT = threading.local()  # the call this thread is making
+
+
+def _watch_current(sock: socket.socket | None) -> None:
+    call = getattr(_CURRENT, "call", None)
+    if call is not None:
+        call.watch(sock)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    # connect() for a new socket, getresponse() for one reused from the pool.
+    def connect(self) -> None:
+        super().connect()
+        _watch_current(self.sock)
+
+    def getresponse(self) -> Any:
+        _watch_current(self.sock)
+        return super().getresponse()
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watch_current(self.sock)
+
+    def getresponse(self) -> Any:
+        _watch_current(self.sock)
+        return super().getresponse()
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' own transport, with connections the watchdog can cut."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return (parts.scheme, (parts.hostname or "").lower(), port)
+
+
+def same_origin(url: str, target: str) -> bool:
+    """Whether a redirect from `url` to `target` stays with the configured server (scheme,
+    host and port; http to https on the same host's default ports counts as the same)."""
+    here, there = _origin(url), _origin(target)
+    if here == there:
+        return True
+    return here == ("http", there[1], 80) and there[0] == "https" and there[2] == 443
+
+
 # --- the client -------------------------------------------------------------------------
 
 
 class HttpClient:
-    """One `requests.Session` with the adapter's timeout, headers and authentication."""
+    """One `requests.Session` with the adapter's timeouts, answer cap, headers and
+    authentication."""
 
     def __init__(
         self,
@@ -270,7 +451,10 @@ class HttpClient:
         headers_key: str | None = "headers",
         default_headers: Mapping[str, str] | None = None,
     ) -> None:
-        self.timeout = read_timeout(reader, timeout_key)
+        self.timeouts = read_timeout(reader, timeout_key)
+        self.max_answer_bytes = reader.get_int(
+            "max_answer_bytes", DEFAULT_MAX_ANSWER_BYTES, minimum=1024, maximum=1 << 30
+        )
         auth = read_auth(reader, auth_key) if auth_key else None
         headers = dict(default_headers or {})
         if headers_key:
@@ -288,26 +472,98 @@ class HttpClient:
         check_status: bool = True,
         **kwargs: Any,
     ) -> requests.Response:
-        """Send one request; transport errors always raise, HTTP errors raise unless
-        `check_status` is false (for callers that read an error body first)."""
+        """Send one request and read its whole answer within the total deadline and the
+        size cap; transport errors, a passed deadline and an oversized answer always raise
+        TemporaryFailure, HTTP errors raise unless `check_status` is false (for callers that
+        read an error body first)."""
         sent_headers = dict(headers or {})
         if idempotency_key:
             sent_headers["Idempotency-Key"] = idempotency_key
         method = method.upper()
+        call = _Call(time.monotonic() + self.timeouts.total)
+        _CURRENT.call = call
+        _WATCHDOG.add(call)
         try:
-            response = self.session.request(
-                method,
-                url,
-                headers=sent_headers,
-                timeout=self.timeout,
-                allow_redirects=method in ("GET", "HEAD"),
-                **kwargs,
-            )
-        except requests.RequestException as exc:
-            raise failure_for_exception(exc, what) from exc
+            response = self._send(call, method, url, what, sent_headers, kwargs)
+        finally:
+            call.finish()
+            _CURRENT.call = None
         if check_status:
             raise_for_status(response, what)
         return response
+
+    def _send(
+        self,
+        call: _Call,
+        method: str,
+        url: str,
+        what: str,
+        headers: dict[str, str],
+        kwargs: dict[str, Any],
+    ) -> requests.Response:
+        for hop in range(MAX_REDIRECTS + 1):
+            try:
+                left = max(0.001, call.remaining())
+                response = self.session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    timeout=(min(self.timeouts.connect, left), min(self.timeouts.read, left)),
+                    allow_redirects=False,
+                    stream=True,
+                    **kwargs,
+                )
+                if (
+                    method in ("GET", "HEAD")
+                    and response.is_redirect
+                    and hop < MAX_REDIRECTS
+                    and same_origin(url, target := urljoin(url, response.headers["Location"]))
+                ):
+                    response.close()
+                    url = target
+                    kwargs = {k: v for k, v in kwargs.items() if k != "params"}  # in the URL now
+                    continue
+                self._read_answer(response, what)
+                return response
+            except requests.RequestException as exc:
+                if call.expired:
+                    raise self._late(what, url) from exc
+                raise failure_for_exception(exc, what) from exc
+        raise PermanentFailure(f"{what}: {safe_url(url)} redirects in a loop")
+
+    def _read_answer(self, response: requests.Response, what: str) -> None:
+        """Read the body into the response, stopping at the cap: an answer is data to
+        parse, never worth a worker's memory."""
+        limit = self.max_answer_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            response.close()
+            raise self._oversized(what, response.url, limit)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                response.close()
+                raise self._oversized(what, response.url, limit)
+            chunks.append(chunk)
+        response._content = b"".join(chunks)
+        response.raw.release_conn()
+
+    def _late(self, what: str, url: str) -> TemporaryFailure:
+        return TemporaryFailure(
+            f"{what}: {safe_url(url)} timed out: no complete answer within "
+            f"{self.timeouts.total:g}s (the total deadline)"
+        )
+
+    @staticmethod
+    def _oversized(what: str, url: str, limit: int) -> TemporaryFailure:
+        # Temporary: the back-end may have taken the report; the next try, with the same
+        # idempotency key, may get a sensible answer (and dies after the last attempt).
+        return TemporaryFailure(
+            f"{what}: {safe_url(url)} answered more than {limit} bytes (max_answer_bytes); "
+            "the answer was not read"
+        )
 
     def close(self) -> None:
         self.session.close()

@@ -32,7 +32,17 @@ from schemas.datetimes import format_w3c, parse_datetime
 
 log = logging.getLogger(__name__)
 
-SETTINGS = ("url", "method", "auth", "headers", "fields", "id_path", "status", "timeout")
+SETTINGS = (
+    "url",
+    "method",
+    "auth",
+    "headers",
+    "fields",
+    "id_path",
+    "status",
+    "timeout",
+    "max_answer_bytes",
+)
 STATUS_SETTINGS = (
     "url",
     "feed_url",

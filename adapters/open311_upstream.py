@@ -37,6 +37,7 @@ SETTINGS = (
     "service_codes",
     "send_contact",
     "timeout",
+    "max_answer_bytes",
     "headers",
 )
 # GeoReport v2 has no limit on the id list, but URLs do; 50 ids stay well under 2 kB.

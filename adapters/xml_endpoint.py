@@ -50,6 +50,7 @@ SETTINGS = (
     "headers",
     "auth",
     "timeout",
+    "max_answer_bytes",
     "template",
     "id_xpath",
     "namespaces",

@@ -152,15 +152,16 @@ def reader(**settings) -> SettingsReader:
 
 
 def test_timeouts() -> None:
-    assert read_timeout(reader()) == (5.0, 20.0)
-    assert read_timeout(reader(timeout=3)) == (3.0, 3.0)
-    assert read_timeout(reader(timeout={"read": 60})) == (5.0, 60.0)
+    assert read_timeout(reader()) == (5.0, 20.0, 25.0)
+    assert read_timeout(reader(timeout=3)) == (3.0, 3.0, 6.0)
+    assert read_timeout(reader(timeout={"read": 60})) == (5.0, 60.0, 65.0)
+    assert read_timeout(reader(timeout={"read": 60, "total": 30})).total == 30.0
     with pytest.raises(ValueError, match="'timeout'"):
         read_timeout(reader(timeout=0))
     with pytest.raises(ValueError, match="'timeout.read'"):
         read_timeout(reader(timeout={"read": "long"}))
     with pytest.raises(ValueError, match="'timeout.total'"):
-        read_timeout(reader(timeout={"total": 5}))
+        read_timeout(reader(timeout={"total": 0}))
 
 
 @pytest.mark.parametrize(
