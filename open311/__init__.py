@@ -48,7 +48,11 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         # Signs unsubscribe links and derives the web front's key: set OPEN311_SECRET_KEY
         # when more than one process serves (a random one is per process).
-        app.config["SECRET_KEY"] = os.environ.get("OPEN311_SECRET_KEY") or secrets.token_hex(32)
+        app.config["SECRET_KEY"] = os.environ.get("OPEN311_SECRET_KEY")
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        # The staff pages refuse to sign anyone in on a per-process key (staff_web).
+        app.config["SECRET_KEY_IS_RANDOM"] = True
     catalog = load_catalog(config_path(settings.get("CONFIG")))
     router = Router(catalog)
     # The web processes deliver nothing, but a bad adapter setting must stop them too.
@@ -64,6 +68,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(docs.bp)
     # Discovery also at the root, where people and some clients look for it first.
     app.register_blueprint(discovery.bp, name="root_discovery")
+    from . import staff_web
     from .api.media import install_media
     from .web import install_pages
 
@@ -71,6 +76,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
 
     install_babel(app)
     install_pages(app)
+    staff_web.install(app)
     register_error_handlers(app)
     install_limits(app, catalog)
     install_redaction(app.logger)

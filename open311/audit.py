@@ -41,3 +41,10 @@ def entries(session: Session, request_id: str | None = None, limit: int = 500) -
     if request_id:
         stmt = stmt.where(AuditEntry.request_public_id == request_id)
     return list(session.scalars(stmt))
+
+
+def record_event(session: Session, who: Caller, action: str, detail: str | None = None) -> None:
+    """Something a member of staff did that concerns no single report (signing in or out)."""
+    session.add(
+        AuditEntry(at=utcnow(), key_name=who.name, agency=who.agency, action=action, detail=detail)
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,112 @@ def keys_revoke(obj: Context, name: str) -> None:
     if not done:
         raise click.ClickException(f"no active key named {name!r}")
     click.echo(f"revoked {name}", err=True)
+
+
+# --- staff accounts -----------------------------------------------------------------
+
+
+@main.group("staff-users")
+def staff_users() -> None:
+    """Accounts for people at an agency who sign in to the staff pages at /staff/."""
+
+
+def _password(prompt: bool) -> str | None:
+    """A typed password (twice), or None: the account gets a generated one."""
+    if not prompt:
+        return None
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@staff_users.command("create")
+@click.option("--email", required=True, help="The person's e-mail address: their sign-in name.")
+@click.option("--agency", required=True, help="The agency (an id in the configuration).")
+@click.option("--role", type=click.Choice(["staff", "admin"]), default="staff", show_default=True)
+@click.option("--prompt", is_flag=True, help="Type the password instead of generating one.")
+@pass_context
+def staff_users_create(obj: Context, email: str, agency: str, role: str, prompt: bool) -> None:
+    """Create an account bound to one agency; print its password unless it was typed."""
+    from . import config_path
+    from .staff_accounts import AccountError, create_user
+
+    catalog = load_catalog(config_path(obj.config))
+    typed = _password(prompt)
+    _ensure_schema(obj)
+    database = obj.database()
+    try:
+        with database.write() as session, session.begin():
+            password = create_user(session, catalog, email, agency, role, typed)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        database.dispose()
+    click.echo(f"created {role} account {email.strip().lower()} for {agency}", err=True)
+    if typed is None:
+        click.echo(password)
+
+
+@staff_users.command("list")
+@click.option("--agency", help="Only this agency's accounts.")
+@pass_context
+def staff_users_list(obj: Context, agency: str | None) -> None:
+    """E-mail, agency, role, created, last sign-in, state."""
+    from .staff_accounts import list_users
+
+    _ensure_schema(obj)
+    database = obj.database()
+    try:
+        with database.read() as session:
+            rows = list_users(session, agency)
+    finally:
+        database.dispose()
+    for row in rows:
+        state = "disabled" if row.disabled_at else "active"
+        last = f"{row.last_login_at:%Y-%m-%d}" if row.last_login_at else "never"
+        click.echo(
+            f"{row.email}\t{row.agency}\t{row.role}\tcreated {row.created_at:%Y-%m-%d}\t"
+            f"signed in {last}\t{state}"
+        )
+
+
+@staff_users.command("reset-password")
+@click.argument("email")
+@click.option("--prompt", is_flag=True, help="Type the password instead of generating one.")
+@pass_context
+def staff_users_reset(obj: Context, email: str, prompt: bool) -> None:
+    """Set a new password (ends the account's sessions and lifts a lockout)."""
+    from .staff_accounts import AccountError, set_password
+
+    typed = _password(prompt)
+    _ensure_schema(obj)
+    database = obj.database()
+    try:
+        with database.write() as session, session.begin():
+            password = set_password(session, email, typed)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        database.dispose()
+    if typed is None:
+        click.echo(password)
+
+
+@staff_users.command("disable")
+@click.argument("email")
+@pass_context
+def staff_users_disable(obj: Context, email: str) -> None:
+    """Disable an account at once (its sessions stop working)."""
+    from .staff_accounts import disable_user
+
+    _ensure_schema(obj)
+    database = obj.database()
+    try:
+        with database.write() as session, session.begin():
+            done = disable_user(session, email)
+    finally:
+        database.dispose()
+    if not done:
+        raise click.ClickException(f"no active account for {email}")
+    click.echo(f"disabled {email}", err=True)
 
 
 # --- delivery -----------------------------------------------------------------------
@@ -441,6 +548,7 @@ def demo(obj: Context, host: str, port: int, workorders_port: int, auto_close_af
     """Serve the bundled demo: New Haven, its housing authority, Hamden and West Haven."""
     import subprocess
 
+    from . import config_path
     from .keys import create_key
 
     _ensure_schema(obj)
@@ -465,16 +573,31 @@ def demo(obj: Context, host: str, port: int, workorders_port: int, auto_close_af
     name = f"demo-{os.getpid()}"
     with database.write() as session, session.begin():
         key = create_key(session, name)
+    from .demo.seed import demo_staff_account, file_sample_report
+
+    catalog = load_catalog(config_path(obj.config))
+    email, password = demo_staff_account(database, catalog)
     database.dispose()
+    # One secret for both gunicorn workers (sessions signed by one are read by the other);
+    # the demo serves plain http on loopback, so its cookie cannot be Secure-only.
+    settings = {
+        **obj.settings(),
+        "SECRET_KEY": os.environ.get("OPEN311_SECRET_KEY") or secrets.token_hex(32),
+        "STAFF_COOKIE_SECURE": False,
+    }
+    file_sample_report(settings, key)
     base = f"http://{host}:{port}/open311/v2"
     click.echo(f"open311 demo gateway: {base}")
     click.echo(f"  discovery:   {base}/discovery.json")
     click.echo(f"  submit key:  {key}")
     click.echo(f"  docs:        http://{host}:{port}/docs")
     click.echo(f"  simulated city work-order system: {workorders_url}/")
+    click.echo(f"  staff sign-in (housing authority): http://{host}:{port}/staff/")
+    click.echo(f"    e-mail:    {email}")
+    click.echo(f"    password:  {password}")
     worker = _start_worker(obj)
     try:
-        _serve(obj.settings(), host, port, 2, 1)
+        _serve(settings, host, port, 2, 1)
     finally:
         for child in (worker, simulator):
             child.terminate()

@@ -77,3 +77,119 @@ class WebhookSchema(Schema):
     updates = fields.List(
         fields.Nested(WebhookUpdateSchema), required=True, validate=validate.Length(min=1, max=1000)
     )
+
+
+# --- The staff pages (open311/staff_web/): form input and what the templates receive ---
+
+QUEUE_SORTS = ("newest", "oldest", "updated")
+QUEUE_AGES = ("lt1", "1to7", "gt7", "gt30")
+PAGE_SIZES = (25, 50, 100)
+
+
+class SignInSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    email = fields.String(required=True, validate=validate.Length(min=3, max=320))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class QueueFilterSchema(Schema):
+    """The queue's filters, sort and page, from the query string."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    status = fields.String(validate=validate.OneOf((*STATUSES, "all")), load_default="open")
+    service = fields.String(validate=validate.Length(max=100))
+    area = fields.String(validate=validate.Length(max=300))
+    age = fields.String(validate=validate.OneOf(QUEUE_AGES))
+    claimed = fields.String(validate=validate.Length(max=320))
+    sort = fields.String(validate=validate.OneOf(QUEUE_SORTS), load_default="newest")
+    page = fields.Integer(validate=validate.Range(min=1, max=10000), load_default=1)
+    page_size = fields.Integer(validate=validate.OneOf(PAGE_SIZES), load_default=50)
+
+
+class StatusFormSchema(Schema):
+    """Set the status, with a public note, an internal note and an expected date."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    public_note = fields.String(validate=validate.Length(max=4000))
+    internal_note = fields.String(validate=validate.Length(max=4000))
+    expected_date = fields.Date()
+
+
+class AssignFormSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    to = fields.String(validate=validate.Length(max=320))  # absent: back to unclaimed
+
+
+class BulkFormSchema(Schema):
+    """An action on the selected reports: close them with notes, or reassign them."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    ids = fields.List(
+        fields.String(validate=validate.Length(max=64)),
+        required=True,
+        validate=validate.Length(min=1, max=200),
+    )
+    action = fields.String(required=True, validate=validate.OneOf(("close", "assign")))
+    public_note = fields.String(validate=validate.Length(max=4000))
+    internal_note = fields.String(validate=validate.Length(max=4000))
+    to = fields.String(validate=validate.Length(max=320))
+
+
+class QueueRowSchema(Schema):
+    """One line of the queue (and of its CSV export): no personal fields."""
+
+    service_request_id = fields.String(attribute="public_id")
+    service_code = fields.String()
+    service_name = fields.String()
+    status = fields.String()
+    private = fields.Boolean()
+    requested_datetime = W3CDateTime()
+    updated_datetime = W3CDateTime()
+    expected_datetime = W3CDateTime(allow_none=True)
+    address = fields.String(allow_none=True)
+    lat = fields.Float(allow_none=True)
+    long = fields.Float(allow_none=True)
+    # Set on the row by open311/queue.py `mark_own()`: this agency's delivery of it.
+    claimed_by = fields.String(allow_none=True)
+    delivery_state = fields.String(allow_none=True)
+    backend_id = fields.String(allow_none=True)
+
+
+class DeliveryOutSchema(Schema):
+    """What was sent where and what came back, for the read-only view."""
+
+    destination = fields.String()
+    primary = fields.Boolean()
+    state = fields.String()
+    attempts = fields.Integer()
+    backend_id = fields.String(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    created_at = W3CDateTime()
+    delivered_at = W3CDateTime(allow_none=True)
+    claimed_by = fields.String(allow_none=True)
+
+
+class EventOutSchema(Schema):
+    at = W3CDateTime()
+    kind = fields.String()
+    status = fields.String(allow_none=True)
+    text = fields.String(allow_none=True)
+    by = fields.String(allow_none=True)
+
+
+class StaffPageReportSchema(StaffReportSchema):
+    """One report on the staff page: the staff API's view, its deliveries and history."""
+
+    deliveries = fields.List(fields.Nested(DeliveryOutSchema))
+    events = fields.List(fields.Nested(EventOutSchema))

@@ -7,6 +7,8 @@ Every answer that shows a private report or personal fields is written to the au
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -15,13 +17,12 @@ from sqlalchemy.orm import selectinload
 
 from schemas.staff import StaffQuerySchema, StaffReportSchema, StatusChangeSchema
 
+from .. import queue
 from ..audit import record_reads
-from ..db import utcnow
 from ..errors import APIError
 from ..keys import Caller
 from ..models import Delivery, ServiceRequest
 from ..render import render
-from ..updates import Change, record_change
 from .params import caller, gateway, items, load
 
 bp = Blueprint("staff", __name__)
@@ -90,16 +91,19 @@ def _owned(session: Any, who: Caller, public_id: str) -> tuple[ServiceRequest, D
     agency = _agency(
         who, agency_param or (None if who.role == "staff" else _only_agency(session, public_id))
     )
-    row = session.scalar(
-        select(ServiceRequest)
-        .where(ServiceRequest.public_id == public_id)
-        .options(selectinload(ServiceRequest.contact), selectinload(ServiceRequest.deliveries))
-    )
-    delivery = next((d for d in row.deliveries if d.destination == agency), None) if row else None
-    if row is None or delivery is None:
-        # The same answer for "no such report" and "not yours": ids reveal nothing.
-        raise APIError(404, "No report with that id for this agency.")
+    # The same answer for "no such report" and "not yours": ids reveal nothing.
+    with _refusals():
+        row, delivery = queue.owned(session, agency, public_id)
     return row, delivery, agency
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """The queue's refusals as Open311 errors."""
+    try:
+        yield
+    except queue.QueueError as exc:
+        raise APIError(exc.status, str(exc), code=exc.status) from exc
 
 
 def _only_agency(session: Any, public_id: str) -> str | None:
@@ -115,9 +119,8 @@ def claim(public_id: str, fmt: str) -> Response:
     who = _staff()
     with gateway().db.write() as session, session.begin():
         row, delivery, agency = _owned(session, who, public_id)
-        if delivery.claimed_by and delivery.claimed_by != who.name:
-            raise APIError(409, f"Already claimed by {delivery.claimed_by}.", code=409)
-        delivery.claimed_by, delivery.claimed_at = who.name, utcnow()
+        with _refusals():
+            queue.claim(delivery, who)
         body = _reports([row], agency)
         record_reads(session, who, "staff.claim", [public_id])
     return render(body, "reports", fmt)
@@ -131,17 +134,14 @@ def set_status(public_id: str, fmt: str) -> Response:
     gw = gateway()
     with gw.db.write() as session, session.begin():
         row, delivery, agency = _owned(session, who, public_id)
-        if not delivery.primary:
-            raise APIError(409, "This agency received a copy; the primary agency sets the status.")
-        change = Change(
+        change = queue.StatusChange(
             status=data["status"],
-            updated_datetime=utcnow(),
+            public_note=data.get("status_notes"),
             detailed_status=data.get("detailed_status"),
-            status_notes=data.get("status_notes"),
-            agency_responsible=gw.catalog.agencies[agency].name,
             expected_datetime=data.get("expected_datetime"),
         )
-        record_change(session, row, change, source=agency)
+        with _refusals():
+            queue.set_status(session, gw.catalog, who, row, delivery, change)
         body = _reports([row], agency)
         record_reads(session, who, "staff.status", [public_id], detail=data["status"])
     return render(body, "reports", fmt)
