@@ -47,9 +47,11 @@ from ..api.params import gateway
 from ..audit import record_event, record_reads
 from ..models import ServiceRequest
 from ..staff_accounts import SignInRefused, StaffMember, active_member, colleagues, sign_in
+from ..web import page_headers
 from . import csrf
 
 bp = Blueprint("staff_web", __name__, url_prefix="/staff")
+bp.after_request(page_headers)  # the resident pages' CSP and headers
 
 OPEN_ENDPOINTS = {"staff_web.sign_in", "staff_web.home"}
 CSV_COLUMNS = tuple(QueueRowSchema().fields)
