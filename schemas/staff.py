@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from .fields import W3CDateTime
-from .output import ExtendedRequestSchema
+from .output import ExtendedRequestSchema, RequestSchema
 from .personal import PERSONAL_FIELDS
 
 STATUSES = ("open", "closed")
@@ -146,20 +146,14 @@ class BulkFormSchema(Schema):
     to = fields.String(validate=validate.Length(max=320))
 
 
-class QueueRowSchema(Schema):
+class QueueRowSchema(RequestSchema):
     """One line of the queue (and of its CSV export): no personal fields."""
 
-    service_request_id = fields.String(attribute="public_id")
-    service_code = fields.String()
-    service_name = fields.String()
-    status = fields.String()
+    class Meta:
+        # The public record's fields minus the long texts; the agency's own facts below.
+        exclude = ("status_notes", "description", "service_notice", "address_id", "media_url")
+
     private = fields.Boolean()
-    requested_datetime = W3CDateTime()
-    updated_datetime = W3CDateTime()
-    expected_datetime = W3CDateTime(allow_none=True)
-    address = fields.String(allow_none=True)
-    lat = fields.Float(allow_none=True)
-    long = fields.Float(allow_none=True)
     # Set on the row by open311/queue.py `mark_own()`: this agency's delivery of it.
     claimed_by = fields.String(allow_none=True)
     delivery_state = fields.String(allow_none=True)

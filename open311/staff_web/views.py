@@ -192,18 +192,28 @@ def _audit_rows(member: StaffMember, rows: Iterable[ServiceRequest], action: str
             record_reads(s, member.caller(), action, sensitive)
 
 
+def _queue_rows(
+    member: StaffMember, q: queue.QueueQuery, action: str, everything: bool = False
+) -> tuple[list[dict[str, Any]], int]:
+    """The queue's rows as QueueRowSchema dumps them, and the total; audited."""
+    gw = gateway()
+    with gw.db.read() as s:
+        rows, total = queue.find_queue(s, gw.router, q, everything=everything)
+        queue.mark_own(rows, member.agency)
+        body = QueueRowSchema(many=True).dump(rows)
+    _audit_rows(member, rows, action)
+    return body, total
+
+
 @bp.get("/queue")
 def queue_page() -> str:
     member = _member()
     gw = gateway()
     q, params = _query(member)
+    body, total = _queue_rows(member, q, "staff.web.list")
     with gw.db.read() as s:
-        rows, total = queue.find_queue(s, gw.router, q)
-        queue.mark_own(rows, member.agency)
-        body = QueueRowSchema(many=True).dump(rows)
         services = queue.services_seen(s, member.agency)
         people = colleagues(s, member.agency)
-    _audit_rows(member, rows, "staff.web.list")
     filters = {k: v for k, v in params.items() if k != "page"}
     pages = max(1, -(-total // q.page_size))
     return render_template(
@@ -235,13 +245,8 @@ def _csv_cell(value: Any) -> str:
 @bp.get("/queue.csv")
 def queue_csv() -> Response:
     member = _member()
-    gw = gateway()
     q, _params = _query(member)
-    with gw.db.read() as s:
-        rows, _total = queue.find_queue(s, gw.router, q, everything=True)
-        queue.mark_own(rows, member.agency)
-        body = QueueRowSchema(many=True).dump(rows)
-    _audit_rows(member, rows, "staff.web.export")
+    body, _total = _queue_rows(member, q, "staff.web.export", everything=True)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
