@@ -4,7 +4,8 @@ GET /media/<key> that serves them.
 Settings (app config or environment): MEDIA_FOLDER (OPEN311_MEDIA_FOLDER, default
 `instance/media`), MEDIA_MAX_BYTES (OPEN311_MEDIA_MAX_BYTES, per file, default 8 MiB),
 MEDIA_MAX_FILES (OPEN311_MEDIA_MAX_FILES, default 3). A photo of a private report is
-served only to a staff key of an agency the report went to, or an admin key.
+served only to a staff key of an agency the report went to, an admin key, or a member
+of such an agency signed in to the staff pages (open311/staff_web/).
 """
 
 from __future__ import annotations
@@ -93,7 +94,11 @@ def photo(key: str) -> Any:
         stored_key = row.small_key if small else row.key
         content_type = "image/jpeg" if small else row.content_type
     if private:
-        who = caller()
+        # A staff key, or a member signed in to the staff pages (the photo on the report page).
+        from ..staff_web.views import signed_in
+
+        member = signed_in() if current_app.config.get("STAFF_PAGES_ENABLED") else None
+        who = caller() or (member.caller() if member else None)
         if who is None or not (
             who.role == "admin" or (who.role == "staff" and who.agency in agencies)
         ):

@@ -68,13 +68,14 @@ def _guard() -> Response | None:
         )
     if request.method == "POST":
         csrf.protect()
-    g.member = _signed_in()
+    g.member = signed_in()
     if g.member is None and request.endpoint not in OPEN_ENDPOINTS:
         return redirect(url_for("staff_web.sign_in", next=request.full_path.rstrip("?")))
     return None
 
 
-def _signed_in() -> StaffMember | None:
+def signed_in() -> StaffMember | None:
+    """The member whose session cookie came with this request (any page, e.g. /media/)."""
     uid, stamp = session.get("uid"), session.get("stamp")
     if not isinstance(uid, int) or not isinstance(stamp, str):
         return None

@@ -4,6 +4,7 @@ filed through the API, and the CSRF token a page carries."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,10 +18,15 @@ NEW_HAVEN = {"lat": "41.3083", "long": "-72.9279"}
 
 
 @pytest.fixture
-def settings(db_url: str) -> dict[str, Any]:
+def settings(db_url: str, tmp_path: Path) -> dict[str, Any]:
     # The test client speaks http, so the cookie must not be Secure-only here (one test
     # checks the Secure flag with its own app).
-    return {"DATABASE_URL": db_url, "TESTING": True, "STAFF_COOKIE_SECURE": False}
+    return {
+        "DATABASE_URL": db_url,
+        "TESTING": True,
+        "STAFF_COOKIE_SECURE": False,
+        "MEDIA_FOLDER": str(tmp_path / "media"),
+    }
 
 
 def make_staff(app: Any, email: str, agency: str = HOUSING, role: str = "staff") -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -232,3 +233,26 @@ def test_csv_export_is_the_current_view(
     every = client.get("/staff/queue.csv").get_data(as_text=True)
     assert neighbour in every and "n@example.org" not in every  # no personal fields
     assert ("staff.web.export", lease, housing["email"]) in _audit(app)
+
+
+def test_a_private_report_s_photo_shows_to_its_agency_s_signed_in_staff_only(
+    app: Any, client: Any, housing: dict[str, Any], submit_key: str
+) -> None:
+    from tests.media.test_photos import camera_jpeg
+
+    answer = client.post(
+        "/open311/v2/requests.json",
+        data={"api_key": submit_key, "service_code": "LEASE_VIOLATION", **ON_PROPERTY,
+              "media": [(io.BytesIO(camera_jpeg()), "unit.jpg", "image/jpeg")]},
+        content_type="multipart/form-data",
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    rid = answer.get_json()[0]["service_request_id"]
+    page = client.get(f"/staff/requests/{rid}").get_data(as_text=True)
+    src = re.search(r'<img src="http://localhost(/media/[^"?]+)\?size=small"', page)
+    assert src, page
+    assert client.get(src.group(1) + "?size=small").status_code == 200  # signed in: shown
+    assert app.test_client().get(src.group(1)).status_code == 404  # nobody else
+    other = app.test_client()
+    sign_in(other, "oz@works.example", make_staff(app, "oz@works.example", PUBLIC_WORKS))
+    assert other.get(src.group(1)).status_code == 404  # nor another agency's staff
