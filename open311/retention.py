@@ -1,15 +1,16 @@
-"""Erasing personal data the gateway no longer needs: the reporter's contact on reports
-closed for longer than the retention window. The public record itself stays."""
+"""Erasing personal data the gateway no longer needs: the reporter's contact and the staff's
+internal notes on reports closed for longer than the retention window. The public record
+itself stays."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CompoundSelect, delete, func, select, union
 from sqlalchemy.orm import Session
 
 from .db import utcnow
-from .models import ReporterContact, ServiceRequest
+from .models import ReporterContact, ServiceRequest, StaffNote
 
 
 def _expired(cutoff: datetime):  # type: ignore[no-untyped-def]
@@ -18,25 +19,31 @@ def _expired(cutoff: datetime):  # type: ignore[no-untyped-def]
     )
 
 
+def _holding(cutoff: datetime) -> CompoundSelect:
+    """Ids of expired reports that still hold a contact or an internal note."""
+    expired = _expired(cutoff)
+    return union(
+        select(ReporterContact.request_id).where(ReporterContact.request_id.in_(expired)),
+        select(StaffNote.request_id).where(StaffNote.request_id.in_(expired)),
+    )
+
+
 def count_personal_data(
     session: Session, older_than: timedelta, now: datetime | None = None
 ) -> int:
+    """How many reports purge_personal_data would erase something from."""
     cutoff = (now or utcnow()) - older_than
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(ReporterContact)
-            .where(ReporterContact.request_id.in_(_expired(cutoff)))
-        )
-        or 0
-    )
+    return session.scalar(select(func.count()).select_from(_holding(cutoff).subquery())) or 0
 
 
 def purge_personal_data(
     session: Session, older_than: timedelta, now: datetime | None = None
 ) -> int:
+    """Erase contacts and internal notes of reports closed before the window; returns how
+    many reports had something erased."""
     cutoff = (now or utcnow()) - older_than
-    result = session.execute(
-        delete(ReporterContact).where(ReporterContact.request_id.in_(_expired(cutoff)))
-    )
-    return result.rowcount or 0
+    ids = list(session.scalars(_holding(cutoff)))
+    if ids:
+        session.execute(delete(ReporterContact).where(ReporterContact.request_id.in_(ids)))
+        session.execute(delete(StaffNote).where(StaffNote.request_id.in_(ids)))
+    return len(ids)

@@ -256,3 +256,36 @@ def test_a_private_report_s_photo_shows_to_its_agency_s_signed_in_staff_only(
     other = app.test_client()
     sign_in(other, "oz@works.example", make_staff(app, "oz@works.example", PUBLIC_WORKS))
     assert other.get(src.group(1)).status_code == 404  # nor another agency's staff
+
+
+def test_internal_notes_are_erased_with_the_contact_after_the_retention_window(
+    app: Any, client: Any, housing: dict[str, Any], submit_key: str
+) -> None:
+    from open311.retention import count_personal_data, purge_personal_data
+
+    old = file_report(client, submit_key, "LEASE_VIOLATION")  # no contact: only the note
+    recent = file_report(client, submit_key, "LEASE_VIOLATION")
+    for rid in (old, recent):
+        post(client, f"/staff/requests/{rid}/status", {"status": "closed", "internal_note": SECRET})
+    with app.extensions["open311"].db.write() as session, session.begin():
+        session.execute(
+            update(ServiceRequest)
+            .where(ServiceRequest.public_id == old)
+            .values(updated_datetime=utcnow() - timedelta(days=400))
+        )
+    db = app.extensions["open311"].db
+    with db.read() as session:
+        assert count_personal_data(session, timedelta(days=365)) == 1
+    with db.write() as session, session.begin():
+        assert purge_personal_data(session, timedelta(days=365)) == 1
+    with db.read() as session:
+        left = (
+            session.execute(
+                select(ServiceRequest.public_id).join(
+                    StaffNote, StaffNote.request_id == ServiceRequest.id
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert left == [recent]
