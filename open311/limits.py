@@ -47,10 +47,14 @@ def install_limits(app: Flask, catalog: Catalog) -> Limiter | None:
     submit_by_key = limiter.shared_limit(
         settings["submit"], scope="submit-key", key_func=_key_of_api_key
     )
+    # Password guessing across many accounts from one address (each account also locks).
+    sign_in = limiter.shared_limit(settings["sign_in"], scope="sign-in", exempt_when=_is_get)
     for endpoint, view in list(app.view_functions.items()):
         if endpoint == "static" or endpoint.startswith("docs."):
             continue
-        if endpoint == "requests.create":
+        if endpoint == "staff_web.sign_in":
+            app.view_functions[endpoint] = sign_in(read(view))
+        elif endpoint == "requests.create":
             app.view_functions[endpoint] = submit_by_key(submit_by_address(view))
         else:
             app.view_functions[endpoint] = read(view)

@@ -202,6 +202,7 @@ class RateLimitSchema(_Strict):
     storage_uri = fields.String(load_default="memory://")
     submit = fields.String(load_default="30 per minute")  # POSTs per key and per address
     read = fields.String(load_default="300 per minute")  # GETs per client address
+    sign_in = fields.String(load_default="10 per minute")  # staff sign-in POSTs per address
     enabled = fields.Boolean(load_default=True)
 
 

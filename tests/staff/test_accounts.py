@@ -84,3 +84,12 @@ def test_a_reset_or_a_disable_ends_sessions_already_open(app: Any) -> None:
         assert disable_user(session, "ed@housing.example")
     assert new.get("/staff/queue").status_code == 302
     assert sign_in(new, "ed@housing.example", fresh).status_code == 401
+
+
+def test_one_address_may_only_try_so_many_sign_ins_across_accounts(app: Any) -> None:
+    client = app.test_client()
+    answers = [
+        sign_in(client, f"guess{i}@housing.example", "a guessed password").status_code
+        for i in range(11)
+    ]
+    assert answers == [401] * 10 + [429]  # the demo's default: 10 per minute
