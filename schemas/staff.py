@@ -30,6 +30,7 @@ class StatusChangeSchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     detailed_status = fields.String(validate=validate.Length(max=64), allow_none=True)
     status_notes = fields.String(validate=validate.Length(max=4000), allow_none=True)
+    internal_note = fields.String(validate=validate.Length(max=4000), allow_none=True)
     expected_datetime = W3CDateTime(allow_none=True)
 
 

@@ -137,6 +137,7 @@ def set_status(public_id: str, fmt: str) -> Response:
         change = queue.StatusChange(
             status=data["status"],
             public_note=data.get("status_notes"),
+            internal_note=data.get("internal_note"),
             detailed_status=data.get("detailed_status"),
             expected_datetime=data.get("expected_datetime"),
         )

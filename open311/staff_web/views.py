@@ -53,6 +53,14 @@ from . import csrf
 bp = Blueprint("staff_web", __name__, url_prefix="/staff")
 bp.after_request(page_headers)  # the resident pages' CSP and headers
 
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    # These pages carry private reports and reporters' contacts: no cache keeps a copy.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 OPEN_ENDPOINTS = {"staff_web.sign_in", "staff_web.home"}
 CSV_COLUMNS = tuple(QueueRowSchema().fields)
 
@@ -258,7 +266,6 @@ def queue_csv() -> Response:
         mimetype="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="{member.agency}-queue.csv"',
-            "Cache-Control": "no-store",
         },
     )
 

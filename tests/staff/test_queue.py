@@ -289,3 +289,23 @@ def test_internal_notes_are_erased_with_the_contact_after_the_retention_window(
             .all()
         )
     assert left == [recent]
+
+
+def test_the_staff_api_keeps_an_internal_note_where_the_pages_show_it(
+    app: Any, client: Any, housing: dict[str, Any], submit_key: str, fmt: str
+) -> None:
+    from tests.conftest import make_key
+
+    rid = file_report(client, submit_key, "STREETLIGHT", **ON_PROPERTY)
+    key = make_key(app, "ha-machine", "staff", "nhv-housing-authority")
+    answer = app.test_client().post(
+        f"/open311/v2/staff/requests/{rid}/status.{fmt}",
+        data={"status": "closed", "status_notes": PUBLIC, "internal_note": SECRET},
+        headers={"X-API-Key": key},
+    )
+    assert answer.status_code == 200 and SECRET not in answer.get_data(as_text=True)
+    page = client.get(f"/staff/requests/{rid}").get_data(as_text=True)
+    assert SECRET in page and "ha-machine" in page
+    public = app.test_client().get(f"/open311/v2/requests/{rid}.{fmt}?extensions=true")
+    assert PUBLIC in public.get_data(as_text=True)
+    assert SECRET not in public.get_data(as_text=True)

@@ -63,7 +63,9 @@ def _status(app: Any, rid: str) -> str:
 
 
 def test_sign_out_ends_the_session(client: Any, housing: dict[str, Any]) -> None:
-    assert client.get("/staff/queue").status_code == 200
+    page = client.get("/staff/queue")
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
     assert post(client, "/staff/sign-out", {}).status_code == 302
     assert client.get("/staff/queue").status_code == 302
 
