@@ -96,3 +96,21 @@ def test_staff_api_keys_still_work_without_cookies_or_tokens(app: Any, submit_ke
     claimed = client.post(f"/open311/v2/staff/requests/{rid}/claim.json", data={"api_key": key})
     assert claimed.status_code == 200, claimed.get_data(as_text=True)
     assert claimed.get_json()[0]["claimed_by"] == "housing-machine"
+
+
+def test_without_a_configured_secret_the_pages_refuse_rather_than_sign_in_at_random(
+    db_url: str, monkeypatch: Any
+) -> None:
+    monkeypatch.delenv("OPEN311_SECRET_KEY", raising=False)
+    app = create_app({"DATABASE_URL": db_url})  # not TESTING: a real server's settings
+    try:
+        answer = app.test_client().get("/staff/sign-in")
+        assert answer.status_code == 503 and "OPEN311_SECRET_KEY" in answer.get_data(True)
+    finally:
+        app.extensions["open311"].db.dispose()
+    monkeypatch.setenv("OPEN311_SECRET_KEY", "x" * 64)
+    app = create_app({"DATABASE_URL": db_url})
+    try:
+        assert app.test_client().get("/staff/sign-in").status_code == 200
+    finally:
+        app.extensions["open311"].db.dispose()
