@@ -61,11 +61,13 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     db = Database(database_url(settings.get("DATABASE_URL")))
     app.extensions["open311"] = Gateway(catalog=catalog, router=router, db=db)
 
-    from .api import discovery, docs, requests, services, staff, updates, webhook
+    from .api import discovery, docs, ops, requests, services, staff, updates, webhook
+    from .metrics import install_request_metrics
 
     for blueprint in (discovery.bp, services.bp, requests.bp, updates.bp, staff.bp, webhook.bp):
         app.register_blueprint(blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(ops.bp)  # /healthz, /readyz, /metrics
     # Discovery also at the root, where people and some clients look for it first.
     app.register_blueprint(discovery.bp, name="root_discovery")
     from . import staff_web
@@ -78,6 +80,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     install_pages(app)
     staff_web.install(app)
     register_error_handlers(app)
+    install_request_metrics(app)
     install_limits(app, catalog)
     install_redaction(app.logger)
     # Public data for browser apps: any origin may read; no cookies are involved.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import sys
@@ -333,8 +334,15 @@ def _runtime(obj: Context) -> tuple[Any, Any, dict[str, Any]]:
 @click.option(
     "--batch", default=10, show_default=True, help="Deliveries claimed per destination at a time."
 )
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=0,
+    envvar="OPEN311_WORKER_METRICS_PORT",
+    help="Serve this worker's Prometheus metrics on 127.0.0.1:PORT (0 = off).",
+)
 @pass_context
-def worker(obj: Context, once: bool, sync_every: float, batch: int) -> None:
+def worker(obj: Context, once: bool, sync_every: float, batch: int, metrics_port: int) -> None:
     """Deliver queued reports to the agencies and pull their status back."""
     import signal
     import threading
@@ -360,13 +368,17 @@ def worker(obj: Context, once: bool, sync_every: float, batch: int) -> None:
             try:
                 sync_all(database, catalog, adapters)
             except Exception:  # keep pulling on the next round
-                import logging
-
                 logging.getLogger("open311.sync").exception("sync round failed")
 
     if sync_every > 0:
         threading.Thread(target=syncing, name="open311-sync", daemon=True).start()
-    click.echo(f"worker {outbox.owner} delivering", err=True)
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        from .metrics import process_registry
+
+        start_http_server(metrics_port, addr="127.0.0.1", registry=process_registry())
+    logging.getLogger("open311.worker").info("worker delivering", extra={"owner": outbox.owner})
     outbox.run_forever(stop)
     outbox.close()
 
@@ -386,6 +398,31 @@ def sync(obj: Context) -> None:
 @main.group()
 def outbox() -> None:
     """Inspect and retry deliveries."""
+
+
+@outbox.command("status")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of objects.")
+@pass_context
+def outbox_status(obj: Context, as_json: bool) -> None:
+    """Per destination: depth, due, oldest due age, paused until, dead, last error."""
+    from schemas.admin import DestinationStatusOutSchema
+
+    from .db import utcnow
+    from .outbox_status import destination_status, status_table
+
+    _ensure_schema(obj)
+    catalog, _adapters = _load(obj.config)
+    for adapter in _adapters.values():
+        adapter.close()
+    database = obj.database()
+    now = utcnow()
+    with database.read() as session:
+        states = destination_status(session, catalog.agencies, now)
+    database.dispose()
+    if as_json:
+        click.echo(json.dumps(DestinationStatusOutSchema(many=True).dump(states), indent=2))
+    else:
+        click.echo(status_table(states))
 
 
 @outbox.command("list")
@@ -494,6 +531,26 @@ def _serve(settings: dict[str, Any], host: str, port: int, workers: int, threads
     run_gunicorn(settings, host=host, port=port, workers=workers, threads=threads)
 
 
+def _metrics_dir() -> Any:
+    """PROMETHEUS_MULTIPROC_DIR for the processes `serve` and `demo` start; removed at the
+    end when it was made here."""
+    import shutil
+    from contextlib import contextmanager
+
+    from .server import prepare_metrics_dir
+
+    @contextmanager
+    def scope() -> Any:
+        folder, made_here = prepare_metrics_dir()
+        try:
+            yield folder
+        finally:
+            if made_here:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    return scope()
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8311, show_default=True, type=int)
@@ -513,13 +570,15 @@ def serve(
     for adapter in _load(obj.config)[1].values():
         adapter.close()
     embedded = obj.database_url.startswith("sqlite")
-    helper = _start_worker(obj) if (with_worker if with_worker is not None else embedded) else None
-    try:
-        _serve(obj.settings(), host, port, workers, threads)
-    finally:
-        if helper is not None:
-            helper.terminate()
-            helper.wait(timeout=10)
+    with _metrics_dir():
+        wanted = with_worker if with_worker is not None else embedded
+        helper = _start_worker(obj) if wanted else None
+        try:
+            _serve(obj.settings(), host, port, workers, threads)
+        finally:
+            if helper is not None:
+                helper.terminate()
+                helper.wait(timeout=10)
 
 
 def _start_worker(obj: Context, extra_env: dict[str, str] | None = None) -> Any:
@@ -595,13 +654,14 @@ def demo(obj: Context, host: str, port: int, workorders_port: int, auto_close_af
     click.echo(f"  staff sign-in (housing authority): http://{host}:{port}/staff/")
     click.echo(f"    e-mail:    {email}")
     click.echo(f"    password:  {password}")
-    worker = _start_worker(obj)
-    try:
-        _serve(settings, host, port, 2, 1)
-    finally:
-        for child in (worker, simulator):
-            child.terminate()
-            child.wait(timeout=10)
+    with _metrics_dir():
+        worker = _start_worker(obj)
+        try:
+            _serve(settings, host, port, 2, 1)
+        finally:
+            for child in (worker, simulator):
+                child.terminate()
+                child.wait(timeout=10)
 
 
 if __name__ == "__main__":

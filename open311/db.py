@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -35,8 +37,25 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    # A server that does not answer (host down, network cut) fails the connection after a
+    # few seconds instead of holding the request until gunicorn kills the worker.
+    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 5}
     return create_engine(
-        url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        hide_parameters=True,
+        connect_args=connect_args,
+    )
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the database cannot be reached or used right now (server
+    down or restarting, connection cut, file unreadable, pool exhausted, SQLite busy past
+    its timeout), as opposed to a bug or bad data: the caller should try again later."""
+    return isinstance(exc, OperationalError | InterfaceError | SATimeoutError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
     )
 
 

@@ -6,8 +6,10 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from .db import database_unavailable
 from .render import render
 
 log = logging.getLogger("open311")
@@ -58,6 +60,17 @@ _HTTP_DESCRIPTIONS = {
     429: "Too many requests; slow down.",
 }
 
+# While the database is away: how long a client should wait before trying again.
+DATABASE_RETRY_AFTER = 5
+
+
+def database_unavailable_response() -> Response:
+    return error_response(
+        503,
+        [(503, "The gateway's database is unavailable; please try again shortly.")],
+        {"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
+
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(APIError)
@@ -72,6 +85,18 @@ def register_error_handlers(app: Flask) -> None:
             description = f"{description} Allowed: {', '.join(exc.valid_methods)}."  # type: ignore[attr-defined]
         headers = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type",)}
         return error_response(status, [(status, description)], headers)
+
+    @app.errorhandler(SQLAlchemyError)
+    def _database_error(exc: SQLAlchemyError) -> Response:
+        # The pool reconnects by itself (pre-ping, invalidation on disconnect), so the
+        # first request after the database is back succeeds: nothing to reset here.
+        if database_unavailable(exc):
+            first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+            log.warning(
+                "database unavailable on %s %s: %s", request.method, request.path, first_line
+            )
+            return database_unavailable_response()
+        return _unexpected(exc)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -50,7 +50,8 @@ def install_limits(app: Flask, catalog: Catalog) -> Limiter | None:
     # Password guessing across many accounts from one address (each account also locks).
     sign_in = limiter.shared_limit(settings["sign_in"], scope="sign-in", exempt_when=_is_get)
     for endpoint, view in list(app.view_functions.items()):
-        if endpoint == "static" or endpoint.startswith("docs."):
+        # Health checks and scrapes come every few seconds from the same address.
+        if endpoint == "static" or endpoint.startswith(("docs.", "ops.")):
             continue
         if endpoint == "staff_web.sign_in":
             app.view_functions[endpoint] = sign_in(read(view))

@@ -28,13 +28,13 @@ from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from adapters.base import Adapter, DeliveryError, Receipt, Ticket
 
+from . import metrics
 from .catalog import Catalog
-from .db import Database, insert_ignoring_conflicts, utcnow
+from .db import Database, database_unavailable, insert_ignoring_conflicts, utcnow
 from .delivery import ticket_for
 from .models import Delivery, DestinationState, RequestUpdate, ServiceRequest
 from .updates import Change, record_change
@@ -102,6 +102,15 @@ def ensure_destinations(session: Session, names: list[str]) -> None:
     session.execute(stmt.values([{"destination": n, "consecutive_failures": 0} for n in names]))
 
 
+def is_due(now: datetime) -> Any:
+    """Deliveries a worker may claim at `now`: pending ones whose time has come, and
+    in-flight ones whose worker let the lease run out (it died or hung)."""
+    return or_(
+        and_(Delivery.state == "pending", Delivery.next_attempt_at <= now),
+        and_(Delivery.state == "inflight", Delivery.lease_until < now),
+    )
+
+
 def held_by(owner: str, *delivery_ids: int) -> Any:
     """UPDATE these deliveries only while `owner` still holds their lease."""
     return update(Delivery).where(
@@ -136,12 +145,6 @@ def requeue(
     return len(destinations)
 
 
-def _database_away(exc: BaseException) -> bool:
-    # OperationalError: the server went away, restarted, or SQLite is locked for too long;
-    # InterfaceError: the driver's connection was already closed under us.
-    return isinstance(exc, OperationalError | InterfaceError)
-
-
 class Outbox:
     def __init__(
         self,
@@ -172,13 +175,7 @@ class Outbox:
     def _due(self, destination: str, now: datetime, limit: int) -> Any:
         due = (
             select(Delivery.id)
-            .where(
-                Delivery.destination == destination,
-                or_(
-                    and_(Delivery.state == "pending", Delivery.next_attempt_at <= now),
-                    and_(Delivery.state == "inflight", Delivery.lease_until < now),
-                ),
-            )
+            .where(Delivery.destination == destination, is_due(now))
             .order_by(Delivery.next_attempt_at, Delivery.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -301,7 +298,7 @@ class Outbox:
             try:
                 return write()
             except Exception as exc:
-                if not _database_away(exc) or time.monotonic() + wait > deadline:
+                if not database_unavailable(exc) or time.monotonic() + wait > deadline:
                     raise
                 log.warning(
                     "database unavailable (%s), retrying in %.1fs", type(exc).__name__, wait
@@ -430,6 +427,7 @@ class Outbox:
                 "latency_ms": round(seconds * 1000),
             },
         )
+        metrics.observe_delivery(ticket.destination, outcome, seconds)
 
     def _succeeded(
         self, delivery_id: int, ticket: Ticket, receipt: Receipt, clock: datetime | None = None
@@ -585,6 +583,7 @@ class Outbox:
             log.warning(
                 "destination %s paused for %ss after %s failures", destination, pause, failures
             )
+            metrics.observe_pause(destination)
 
     # --- running ------------------------------------------------------------------------
 

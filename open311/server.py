@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -37,6 +39,34 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return create_app(self.settings)
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare_metrics_dir() -> tuple[Path, bool]:
+    """The folder for the processes' metric files (open311/metrics.py): the operator's
+    PROMETHEUS_MULTIPROC_DIR when set, emptied (counts from a previous run would add up),
+    else a new temporary folder. Sets the variable for this process and its children and
+    returns (folder, made here so remove it at exit). Must run before prometheus_client
+    is imported, which this module never does at import time."""
+    import tempfile
+
+    given = os.environ.get(MULTIPROC_ENV)
+    folder = Path(given) if given else Path(tempfile.mkdtemp(prefix="open311-metrics-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.db"):
+        old.unlink()
+    os.environ[MULTIPROC_ENV] = str(folder)
+    return folder, not given
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    """gunicorn's hook when a worker exits: its live gauges go with it."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
 def run_gunicorn(
     settings: dict[str, Any], *, host: str, port: int, workers: int, threads: int
 ) -> None:
@@ -47,6 +77,7 @@ def run_gunicorn(
         "worker_class": "gthread" if threads > 1 else "sync",
         "accesslog": "-",
         "logger_class": GatewayLogger,
+        "child_exit": _child_exit,
         # The access log must not carry api_key or personal fields from query strings.
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms',
         "timeout": 60,

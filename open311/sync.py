@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from adapters.base import Adapter, DeliveryError, Reference
 
+from . import metrics
 from .catalog import Catalog
 from .db import Database, utcnow
 from .models import Delivery, DestinationState, ServiceRequest
@@ -76,4 +77,7 @@ def sync_all(db: Database, catalog: Catalog, adapters: dict[str, Adapter]) -> di
             # The mark does not move, so the next pull covers this window again.
             log.warning("sync of %s failed: %s", destination, exc)
             results[destination] = f"failed: {exc}"
+            metrics.observe_sync(destination, ok=False)
+        else:
+            metrics.observe_sync(destination, ok=True)
     return results

@@ -33,3 +33,20 @@ class AuditOutSchema(Schema):
     action = fields.String()
     request_id = fields.String(attribute="request_public_id", allow_none=True)
     detail = fields.String(allow_none=True)
+
+
+class DestinationStatusOutSchema(Schema):
+    """One destination's outbox state (`open311 outbox status --json`, `/readyz`)."""
+
+    destination = fields.String()
+    depth = fields.Integer()
+    due = fields.Integer()
+    inflight = fields.Integer()
+    dead = fields.Integer()
+    oldest_due_age_seconds = fields.Function(
+        lambda s: None if s.oldest_due_age is None else int(s.oldest_due_age)
+    )
+    paused_until = W3CDateTime(allow_none=True)
+    consecutive_failures = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    synced_until = W3CDateTime(allow_none=True)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conformance.conftest import _free_port, _open311_command, _stop
 from tests.support.plugin import DELIVERY_CONFIG
 
 
@@ -37,3 +40,44 @@ def run_open311(
         text=True,
         timeout=60,
     )
+
+
+@contextmanager
+def serving(env: dict[str, str], folder: Path, *args: str) -> Iterator[str]:
+    """`open311 serve` (one gunicorn worker, no delivery worker unless asked) on a free
+    loopback port; yields its root URL. Its log is in folder/serve.log."""
+    port = _free_port()
+    root = f"http://127.0.0.1:{port}"
+    with (folder / "serve.log").open("wb") as log:
+        process = subprocess.Popen(
+            [*_open311_command(), "serve", "--port", str(port), "--workers", "1", *args],
+            env=env,
+            cwd=folder,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_until_up(root, process)
+            yield root
+        finally:
+            _stop(process)
+
+
+def wait_until_up(root: str, process: subprocess.Popen[bytes], timeout: float = 45.0) -> None:
+    """Until /healthz answers; the first answer may be slow while a worker boots."""
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"open311 serve exited with {process.returncode}")
+        try:
+            if requests.get(f"{root}/healthz", timeout=5).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"open311 serve did not answer within {timeout:.0f}s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 
 from sqlalchemy import func, select
 
@@ -39,10 +40,17 @@ def test_two_workers_deliver_each_report_exactly_once(app, backend, db_url):
         "TEST_BACKEND_URL": backend.url,
     }
     command = [sys.executable, "-m", "open311.cli", "worker", "--once", "--batch", "20"]
-    workers = [
-        subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)
-    ]
-    outputs = [w.communicate(timeout=300)[1] for w in workers]
+    # Their logs go to files: a pipe read one worker after the other fills up and blocks
+    # the second worker in mid-transaction (one log line per delivery and status change).
+    logs = [tempfile.TemporaryFile("w+") for _ in range(2)]
+    workers = [subprocess.Popen(command, env=env, stderr=log, text=True) for log in logs]
+    for worker in workers:
+        worker.wait(timeout=300)
+    outputs = []
+    for log in logs:
+        log.seek(0)
+        outputs.append(log.read())
+        log.close()
     assert [w.returncode for w in workers] == [0, 0], "\n".join(outputs)
     delivered = [int(out.rsplit("delivered ", 1)[1].split(";")[0]) for out in outputs]
     assert sum(delivered) == REPORTS, outputs
