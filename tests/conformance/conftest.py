@@ -127,7 +127,7 @@ def _open311_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "open311.cli"]
 
 
-def _wait_until_up(root: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def _wait_until_up(root: str, process: subprocess.Popen[bytes], timeout: float = 45.0) -> None:
     import requests
 
     deadline = time.monotonic() + timeout
@@ -135,9 +135,10 @@ def _wait_until_up(root: str, process: subprocess.Popen[bytes], timeout: float =
         if process.poll() is not None:
             raise RuntimeError(f"open311 serve exited with {process.returncode}")
         try:
-            if requests.get(f"{root}/open311/v2/discovery.json", timeout=1).status_code == 200:
+            # A worker still booting on a busy machine may take seconds to answer first.
+            if requests.get(f"{root}/open311/v2/discovery.json", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"open311 serve did not answer within {timeout:.0f}s")

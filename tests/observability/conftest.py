@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conformance.conftest import _free_port, _open311_command, _stop
+from tests.conformance.conftest import _free_port, _open311_command, _stop, _wait_until_up
 from tests.support.plugin import DELIVERY_CONFIG
 
 
@@ -58,26 +58,7 @@ def serving(env: dict[str, str], folder: Path, *args: str) -> Iterator[str]:
             start_new_session=True,
         )
         try:
-            wait_until_up(root, process)
+            _wait_until_up(root, process)
             yield root
         finally:
             _stop(process)
-
-
-def wait_until_up(root: str, process: subprocess.Popen[bytes], timeout: float = 45.0) -> None:
-    """Until /healthz answers; the first answer may be slow while a worker boots."""
-    import time
-
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"open311 serve exited with {process.returncode}")
-        try:
-            if requests.get(f"{root}/healthz", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"open311 serve did not answer within {timeout:.0f}s")

@@ -42,15 +42,14 @@ def test_two_workers_deliver_each_report_exactly_once(app, backend, db_url):
     command = [sys.executable, "-m", "open311.cli", "worker", "--once", "--batch", "20"]
     # Their logs go to files: a pipe read one worker after the other fills up and blocks
     # the second worker in mid-transaction (one log line per delivery and status change).
-    logs = [tempfile.TemporaryFile("w+") for _ in range(2)]
-    workers = [subprocess.Popen(command, env=env, stderr=log, text=True) for log in logs]
-    for worker in workers:
-        worker.wait(timeout=300)
-    outputs = []
-    for log in logs:
-        log.seek(0)
-        outputs.append(log.read())
-        log.close()
+    with tempfile.TemporaryFile("w+") as one, tempfile.TemporaryFile("w+") as two:
+        workers = [subprocess.Popen(command, env=env, stderr=f, text=True) for f in (one, two)]
+        for worker in workers:
+            worker.wait(timeout=300)
+        outputs = []
+        for log in (one, two):
+            log.seek(0)
+            outputs.append(log.read())
     assert [w.returncode for w in workers] == [0, 0], "\n".join(outputs)
     delivered = [int(out.rsplit("delivered ", 1)[1].split(";")[0]) for out in outputs]
     assert sum(delivered) == REPORTS, outputs
