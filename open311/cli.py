@@ -609,7 +609,21 @@ def demo(obj: Context, host: str, port: int, workorders_port: int, auto_close_af
 
     from . import config_path
     from .keys import create_key
+    from .server import taken_ports
 
+    # A second demo would otherwise deliver into the first one's work-order system and
+    # read its statuses back, without a word.
+    taken = taken_ports(
+        [
+            (host, port, "the gateway API, --port"),
+            ("127.0.0.1", workorders_port, "the simulated work-order system, --workorders-port"),
+        ]
+    )
+    if taken:
+        raise click.ClickException(
+            "; ".join(taken) + ". Is another open311 demo running? Stop it, or choose free "
+            "ports, e.g. open311 demo --port 8411 --workorders-port 8412."
+        )
     _ensure_schema(obj)
     workorders_url = f"http://127.0.0.1:{workorders_port}"
     token = os.environ.get("OPEN311_DEMO_WORKORDERS_TOKEN", "demo-workorders-token")
@@ -626,6 +640,7 @@ def demo(obj: Context, host: str, port: int, workorders_port: int, auto_close_af
             token,
             "--auto-close-after",
             str(auto_close_after),
+            "--quiet",  # the gateway's lines tell the story; one per poll would drown them
         ]
     )
     database = obj.database()

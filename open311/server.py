@@ -42,6 +42,24 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
+def taken_ports(wanted: list[tuple[str, int, str]]) -> list[str]:
+    """For each (host, port, what) that cannot be bound right now (another process
+    listens there), a sentence naming it; an empty list when all are free. SO_REUSEADDR
+    as gunicorn and werkzeug use it, so a port in TIME_WAIT does not count as taken."""
+    import socket
+
+    problems = []
+    for host, port, what in wanted:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                problems.append(f"port {port} on {host} ({what}) is already in use: {exc.strerror}")
+    return problems
+
+
 def prepare_metrics_dir() -> tuple[Path, bool]:
     """The folder for the processes' metric files (open311/metrics.py): the operator's
     PROMETHEUS_MULTIPROC_DIR when set, emptied (counts from a previous run would add up),

@@ -435,8 +435,13 @@ def main(argv: list[str] | None = None) -> None:
         metavar="SECONDS",
         help="let a simulated crew start and complete each order after this long",
     )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no line per request (open311 demo uses this)"
+    )
     args = parser.parse_args(argv)
-    handle = start_simulator(args.host, args.port, args.token, args.auto_close_after, quiet=False)
+    handle = start_simulator(
+        args.host, args.port, args.token, args.auto_close_after, quiet=args.quiet
+    )
     print(BANNER)
     print(f"Listening on {handle.url}  (bearer token: {handle.token})")
     try:

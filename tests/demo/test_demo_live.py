@@ -52,7 +52,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         cwd=folder,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=(folder / "demo.log").open("w"),
         text=True,
         start_new_session=True,
     )
@@ -218,3 +218,15 @@ def test_docs_and_openapi_are_served(demo: dict[str, Any]) -> None:
 def test_demo_files_are_inside_the_project() -> None:
     config = Path(__file__).parents[2] / "open311" / "demo" / "config.yaml"
     assert "../shared" not in config.read_text()
+
+
+def test_terminal_shows_deliveries_and_status_changes_not_polls(demo: dict[str, Any]) -> None:
+    """Runs after a report went out and came back closed (above): its terminal has a line
+    per delivery and per status change, and none for the status polls of the
+    simulated work-order system."""
+    log = (demo["folder"] / "demo.log").read_text()
+    deliveries = [line for line in log.splitlines() if " open311.outbox delivery " in line]
+    assert any("outcome=done" in line and "destination=nhv-public-works" in line
+               for line in deliveries), log[-2000:]  # fmt: skip
+    assert any("status=closed" in line for line in log.splitlines() if "status change" in line)
+    assert "/api/work-orders" not in log  # the simulator's request lines stay quiet
