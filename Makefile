@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format bench install clean translations
+.PHONY: run test lint format bench soak install clean translations
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (PYTHON=$(PYTHON))")'
@@ -35,6 +35,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# A few minutes of mixed load with a flapping back-end (SOAK_SECONDS=120 by default).
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak
 
 # Page strings: extract them, merge into each language's catalogue, compile the .mo files
 # (committed, so a fresh clone runs without this step). A new language: add it to
