@@ -14,29 +14,40 @@ from typing import Any
 from flask import Flask
 from flask_cors import CORS
 
-from .catalog import load_catalog
+from .catalog import ConfigError
 from .db import Database, database_url
-from .delivery import build_adapters
 from .errors import register_error_handlers
 from .gateway import Gateway
 from .i18n import install_babel
 from .limits import install_limits
 from .logs import install_redaction
-from .routing import Router
+from .startup import build_parts
 from .wsgi_fixes import MergeSlashes
 
 DEMO_CONFIG = Path(__file__).parent / "demo" / "config.yaml"
 API_PREFIX = "/open311/v2"
 
 
-def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    return Path(explicit or os.environ.get("OPEN311_CONFIG") or DEMO_CONFIG)
+def config_path(explicit: str | os.PathLike[str] | None = None, *, demo: bool = False) -> Path:
+    """The configuration file: the one given, else OPEN311_CONFIG. The bundled demo's
+    stands in only where asked for (`open311 demo`, tests): a production host that
+    forgot the variable must not serve the demo catalogue and deliver to its back-ends."""
+    given = explicit or os.environ.get("OPEN311_CONFIG")
+    if given:
+        return Path(given)
+    if demo:
+        return DEMO_CONFIG
+    raise ConfigError(
+        "no configuration: set OPEN311_CONFIG or pass --config FILE "
+        "(`open311 demo` runs the bundled demo configuration)"
+    )
 
 
 def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
-    """Build the gateway. Settings (all optional): CONFIG (YAML path), DATABASE_URL,
-    MAX_CONTENT_LENGTH, PROXY_HOPS, TESTING. Environment: OPEN311_CONFIG,
-    OPEN311_DATABASE_URL, OPEN311_PROXY_HOPS."""
+    """Build the gateway. Settings: CONFIG (YAML path; required, or OPEN311_CONFIG, except
+    with TESTING, where the demo's stands in), DATABASE_URL, MAX_CONTENT_LENGTH,
+    PROXY_HOPS, TESTING. Environment: OPEN311_CONFIG, OPEN311_DATABASE_URL,
+    OPEN311_PROXY_HOPS."""
     settings = dict(settings or {})
     app = Flask(__name__)
     app.config.update(
@@ -53,13 +64,12 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
         app.config["SECRET_KEY"] = secrets.token_hex(32)
         # The staff pages refuse to sign anyone in on a per-process key (staff_web).
         app.config["SECRET_KEY_IS_RANDOM"] = True
-    catalog = load_catalog(config_path(settings.get("CONFIG")))
-    router = Router(catalog)
+    parts = build_parts(config_path(settings.get("CONFIG"), demo=bool(settings.get("TESTING"))))
     # The web processes deliver nothing, but a bad adapter setting must stop them too.
-    for adapter in build_adapters(catalog).values():
-        adapter.close()
-    db = Database(database_url(settings.get("DATABASE_URL")))
-    app.extensions["open311"] = Gateway(catalog=catalog, router=router, db=db)
+    parts.close_adapters()
+    catalog = parts.catalog
+    db = Database(database_url(settings.get("DATABASE_URL")), "open311-api")
+    app.extensions["open311"] = Gateway(catalog=catalog, router=parts.router, db=db)
 
     from .api import discovery, docs, ops, requests, services, staff, updates, webhook
     from .metrics import install_request_metrics

@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from .catalog import ConfigError, load_catalog
-from .db import Database, database_url
+from .catalog import ConfigError
+from .db import Database, DatabaseURLError, database_url, display_url, without_password
 from .logs import LOG_FORMATS, configure_logging
 
 
@@ -28,14 +28,34 @@ class Context:
             out["CONFIG"] = self.config
         return out
 
-    def database(self) -> Database:
-        return Database(self.database_url)
+    def database(self, application_name: str = "open311-cli") -> Database:
+        return Database(self.database_url, application_name)
 
 
 pass_context = click.make_pass_decorator(Context)
 
 
-@click.group()
+class _Main(click.Group):
+    """Failures an operator causes (no or a bad configuration, a database URL that does not
+    parse or does not connect) end in one clear line, never a traceback, and never with
+    the database password in it."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, DatabaseURLError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except DBAPIError as exc:
+            url = ctx.obj.database_url if isinstance(ctx.obj, Context) else ""
+            reason = str(exc.orig if exc.orig is not None else exc).strip()
+            raise click.ClickException(
+                without_password(f"database {display_url(url)}: {reason}", url)
+            ) from None
+
+
+@click.group(cls=_Main)
 @click.option(
     "--database-url",
     envvar="OPEN311_DATABASE_URL",
@@ -45,7 +65,8 @@ pass_context = click.make_pass_decorator(Context)
     "--config",
     envvar="OPEN311_CONFIG",
     type=click.Path(dir_okay=False),
-    help="The gateway's YAML configuration. Default: the bundled demo configuration.",
+    help="The gateway's YAML configuration. Required by every command that serves, delivers "
+    "or checks agencies; only `open311 demo` uses the bundled demo configuration.",
 )
 @click.option(
     "--log-format",
@@ -98,6 +119,36 @@ def db_upgrade(obj: Context) -> None:
     click.echo(f"schema at revision {current(obj.database_url)}", err=True)
 
 
+@db.command("current")
+@pass_context
+def db_current(obj: Context) -> None:
+    """Print the schema revision of the database, and whether it is this version's head."""
+    from .migrate import current, head
+
+    revision, newest = current(obj.database_url), head()
+    if revision is None:
+        click.echo(f"no schema (this version's head is {newest}): run `open311 db upgrade`")
+        sys.exit(1)
+    note = "head" if revision == newest else f"not head: this version's head is {newest}"
+    click.echo(f"{revision} ({note})")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@click.option("--yes", is_flag=True, help="Do it: a downgrade may drop tables and columns.")
+@pass_context
+def db_downgrade(obj: Context, revision: str, yes: bool) -> None:
+    """Take the schema back to REVISION (only when a release's notes say to)."""
+    from .migrate import current, downgrade
+
+    if not yes:
+        raise click.UsageError(
+            "a downgrade can drop data; back up first (`open311 db backup FILE`), then add --yes"
+        )
+    downgrade(obj.database_url, revision)
+    click.echo(f"schema at revision {current(obj.database_url)}", err=True)
+
+
 def _ensure_schema(obj: Context) -> None:
     from .migrate import upgrade
 
@@ -107,28 +158,33 @@ def _ensure_schema(obj: Context) -> None:
 # --- configuration ------------------------------------------------------------------
 
 
-def _load(file: str | None) -> tuple[Any, dict[str, Any]]:
-    """The catalog, its routing index and its adapters, or exit 1 with every problem."""
+def _parts(file: str | None, *, demo: bool = False) -> Any:
+    """Everything start-up builds from the configuration (startup.build_parts), or exit 1
+    with every problem listed."""
     from . import config_path
-    from .delivery import build_adapters
-    from .routing import Router
+    from .startup import build_parts
 
     try:
-        catalog = load_catalog(config_path(file))
-        Router(catalog)
-        return catalog, build_adapters(catalog)
+        return build_parts(config_path(file, demo=demo))
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
 
 
+def _load(file: str | None) -> tuple[Any, dict[str, Any]]:
+    """The catalogue and the adapters, built as start-up builds them (see `_parts`)."""
+    parts = _parts(file)
+    return parts.catalog, parts.adapters
+
+
 @main.command("check-config")
 @click.argument("file", type=click.Path(dir_okay=False))
 def check_config(file: str) -> None:
-    """Validate a configuration file; exit 1 with every problem listed."""
-    catalog, adapters = _load(file)
-    for adapter in adapters.values():
-        adapter.close()
+    """Validate a configuration file as start-up does (catalogue, routing index, rate-limit
+    store, adapters; the database URL too); exit 1 with every problem listed."""
+    parts = _parts(file)
+    parts.close_adapters()
+    catalog = parts.catalog
     click.echo(
         f"{file}: OK ({len(catalog.jurisdictions)} jurisdictions, {len(catalog.agencies)} "
         f"agencies, {len(catalog.services)} services, {len(catalog.routes)} routes)"
@@ -158,9 +214,20 @@ def keys() -> None:
 @click.option("--agency", help="The agency a staff key works for.")
 @pass_context
 def keys_create(obj: Context, name: str, role: str, agency: str | None) -> None:
-    """Create a key and print it (it is shown only this once)."""
+    """Create a key and print it (it is shown only this once). A staff key's agency must
+    be one of the configuration's (OPEN311_CONFIG or --config)."""
     from .keys import create_key
 
+    if agency is not None:
+        from . import config_path
+        from .catalog import load_catalog
+
+        agencies = load_catalog(config_path(obj.config)).agencies
+        if agency not in agencies:
+            raise click.ClickException(
+                f"no agency {agency!r} in {config_path(obj.config)}; "
+                f"its agencies: {', '.join(sorted(agencies))}"
+            )
     _ensure_schema(obj)
     database = obj.database()
     try:
@@ -233,6 +300,7 @@ def _password(prompt: bool) -> str | None:
 def staff_users_create(obj: Context, email: str, agency: str, role: str, prompt: bool) -> None:
     """Create an account bound to one agency; print its password unless it was typed."""
     from . import config_path
+    from .catalog import load_catalog
     from .staff_accounts import AccountError, create_user
 
     catalog = load_catalog(config_path(obj.config))
@@ -318,9 +386,9 @@ def staff_users_disable(obj: Context, email: str) -> None:
 # --- delivery -----------------------------------------------------------------------
 
 
-def _runtime(obj: Context) -> tuple[Any, Any, dict[str, Any]]:
-    catalog, adapters = _load(obj.config)
-    return catalog, obj.database(), adapters
+def _runtime(obj: Context, application_name: str) -> tuple[Any, Any, dict[str, Any]]:
+    parts = _parts(obj.config)
+    return parts.catalog, obj.database(application_name), parts.adapters
 
 
 @main.command()
@@ -350,8 +418,8 @@ def worker(obj: Context, once: bool, sync_every: float, batch: int, metrics_port
     from .outbox import Outbox, OutboxPolicy
     from .sync import sync_all
 
+    catalog, database, adapters = _runtime(obj, "open311-worker")
     _ensure_schema(obj)
-    catalog, database, adapters = _runtime(obj)
     outbox = Outbox(database, catalog, adapters, OutboxPolicy(batch_size=batch))
     if once:
         delivered = outbox.drain()
@@ -389,8 +457,8 @@ def sync(obj: Context) -> None:
     """Pull status updates from every agency once."""
     from .sync import sync_all
 
+    catalog, database, adapters = _runtime(obj, "open311-sync")
     _ensure_schema(obj)
-    catalog, database, adapters = _runtime(obj)
     for destination, result in sync_all(database, catalog, adapters).items():
         click.echo(f"{destination}\t{result}")
 
@@ -566,9 +634,8 @@ def serve(
     obj: Context, host: str, port: int, workers: int, threads: int, with_worker: bool | None
 ) -> None:
     """Serve the gateway with gunicorn."""
+    _parts(obj.config).close_adapters()
     _ensure_schema(obj)
-    for adapter in _load(obj.config)[1].values():
-        adapter.close()
     embedded = obj.database_url.startswith("sqlite")
     with _metrics_dir():
         wanted = with_worker if with_worker is not None else embedded
@@ -607,7 +674,8 @@ def demo(obj: Context, host: str, port: int, workorders_port: int, auto_close_af
     """Serve the bundled demo: New Haven, its housing authority, Hamden and West Haven."""
     import subprocess
 
-    from . import config_path
+    from . import DEMO_CONFIG, config_path
+    from .catalog import load_catalog
     from .keys import create_key
     from .server import taken_ports
 
@@ -624,6 +692,8 @@ def demo(obj: Context, host: str, port: int, workorders_port: int, auto_close_af
             "; ".join(taken) + ". Is another open311 demo running? Stop it, or choose free "
             "ports, e.g. open311 demo --port 8411 --workorders-port 8412."
         )
+    # The one command that runs the bundled demo configuration (unless given another).
+    obj.config = obj.config or str(DEMO_CONFIG)
     _ensure_schema(obj)
     workorders_url = f"http://127.0.0.1:{workorders_port}"
     token = os.environ.get("OPEN311_DEMO_WORKORDERS_TOKEN", "demo-workorders-token")
@@ -669,6 +739,7 @@ def demo(obj: Context, host: str, port: int, workorders_port: int, auto_close_af
     click.echo(f"  staff sign-in (housing authority): http://{host}:{port}/staff/")
     click.echo(f"    e-mail:    {email}")
     click.echo(f"    password:  {password}")
+    click.echo(f"  configuration: {obj.config}  (staff keys: open311 --config … keys create)")
     with _metrics_dir():
         worker = _start_worker(obj)
         try:

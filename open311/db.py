@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -17,31 +17,84 @@ from sqlalchemy.types import TypeDecorator
 DEFAULT_DATABASE_URL = "sqlite:///instance/open311.db"
 
 
+class DatabaseURLError(ValueError):
+    """The database URL cannot be used; the message never quotes the URL's password."""
+
+
 def database_url(explicit: str | None = None) -> str:
+    """The URL to use, normalised to psycopg 3 for PostgreSQL, or DatabaseURLError."""
     url = explicit or os.environ.get("OPEN311_DATABASE_URL") or DEFAULT_DATABASE_URL
     # Accept the URLs operators copy from their PostgreSQL provider.
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    parse_url(url)
     return url
 
 
-def make_engine(url: str) -> Engine:
-    parsed = make_url(url)
+def parse_url(url: str) -> URL:
+    """SQLAlchemy's URL (percent-encoding decoded), refusing what is not a database URL
+    with a message that names the setting and not the password."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise DatabaseURLError(
+            "OPEN311_DATABASE_URL (or --database-url) is not a database URL: expected "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE or sqlite:////absolute/path.db"
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise DatabaseURLError(
+            f"OPEN311_DATABASE_URL (or --database-url): the gateway runs on sqlite or "
+            f"postgresql, not {parsed.get_backend_name()!r}"
+        )
+    return parsed
+
+
+def display_url(url: str) -> str:
+    """The URL as it may appear in a message or a log line: the password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "(unparseable database URL)"
+
+
+def without_password(text: str, url: str) -> str:
+    """A message from a driver or a tool with the URL's password (raw or percent-encoded)
+    masked, in case it quotes it."""
+    try:
+        password = make_url(url).password
+    except (ArgumentError, ValueError):
+        return text
+    if password:
+        from urllib.parse import quote, quote_plus
+
+        for form in {str(password), quote(str(password), safe=""), quote_plus(str(password))}:
+            text = text.replace(form, "***")
+    return text
+
+
+def make_engine(url: str, application_name: str = "open311") -> Engine:
+    """An engine for the URL. On PostgreSQL every connection carries `application_name`
+    (pg_stat_activity tells the API, workers and commands apart) unless the URL sets one."""
+    parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # hide_parameters: error messages and logs must never quote a reporter's data.
-        engine = create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        engine = create_engine(parsed, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     # A server that does not answer (host down, network cut) fails the connection after a
     # few seconds instead of holding the request until gunicorn kills the worker.
-    connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 5}
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = 5
+    if "application_name" not in parsed.query:
+        connect_args["application_name"] = application_name
     return create_engine(
-        url,
+        parsed,
         pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
@@ -82,9 +135,9 @@ def _sqlite_begin(conn: Any) -> None:
 class Database:
     """An engine and two session factories: readers, and writers that lock up front."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, application_name: str = "open311") -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, application_name)
         self.read = sessionmaker(self.engine, expire_on_commit=False)
         self.write = sessionmaker(
             self.engine.execution_options(writer=True), expire_on_commit=False

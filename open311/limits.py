@@ -10,7 +10,38 @@ from flask import Flask, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from .catalog import Catalog
+from .catalog import Catalog, ConfigError
+
+
+def check_limits(catalog: Catalog) -> None:
+    """Build the limit store and parse the limits as the app will, so that a bad
+    `gateway.rate_limits` stops check-config and start-up with a clear ConfigError
+    (instead of gunicorn's "Worker failed to boot")."""
+    from limits import parse_many
+    from limits.errors import ConfigurationError
+    from limits.storage import storage_from_string
+
+    settings = catalog.gateway.rate_limits
+    if not settings["enabled"]:
+        return
+    where = f"{catalog.source}: gateway.rate_limits"
+    uri = settings["storage_uri"]
+    try:
+        storage_from_string(uri)
+    except ConfigurationError as exc:
+        # The URI may hold a Redis password: name its scheme only.
+        scheme = uri.split("://", 1)[0] if "://" in uri else "(none)"
+        raise ConfigError(
+            f"{where}.storage_uri: cannot use scheme {scheme!r} "
+            f"(memory://, redis://, rediss://, …): {str(exc).replace(uri, '…')}"
+        ) from None
+    for key in ("submit", "read"):
+        try:
+            parse_many(settings[key])
+        except ValueError:
+            raise ConfigError(
+                f"{where}.{key}: {settings[key]!r} is not a limit like '30 per minute'"
+            ) from None
 
 
 def _key_of_api_key() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -17,12 +18,23 @@ LOCK_KEY = 311_0001  # any constant unique to this application
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", url)
+    # Alembic keeps options in a ConfigParser, which reads "%" as interpolation: a
+    # percent-encoded password (S3cr%40t) must be escaped or it fails and is quoted.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    engine = make_engine(url)
+    _migrate(url, revision, command.upgrade)
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Back to an older revision, for a release whose notes say its migration has one."""
+    _migrate(url, revision, command.downgrade)
+
+
+def _migrate(url: str, revision: str, step: Any) -> None:
+    engine = make_engine(url, "open311-migrate")
     try:
         # writer=True: on SQLite, BEGIN IMMEDIATE serialises concurrent migrators.
         with engine.execution_options(writer=True).begin() as connection:
@@ -32,7 +44,7 @@ def upgrade(url: str, revision: str = "head") -> None:
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
             config = alembic_config(url)
             config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+            step(config, revision)
     finally:
         engine.dispose()
 
@@ -40,9 +52,16 @@ def upgrade(url: str, revision: str = "head") -> None:
 def current(url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    engine = make_engine(url)
+    engine = make_engine(url, "open311-migrate")
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
+
+
+def head() -> str | None:
+    """The newest revision this version of the gateway knows."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()

@@ -45,6 +45,12 @@ def pg_database() -> Iterator[str]:
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     upgrade(url)
     yield url
+    drop_database(admin, name)
+    admin.dispose()
+
+
+def drop_database(admin: Any, name: str) -> None:
+    """Drop a throw-away database, ending any connection a child process left open."""
     with admin.connect() as conn:
         conn.execute(
             text(
@@ -54,7 +60,6 @@ def pg_database() -> Iterator[str]:
             {"name": name},
         )
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
 
 
 def _truncate_pg(url: str) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from open311 import DEMO_CONFIG
 from open311.models import Delivery, ServiceRequest
 from tests.helpers import parse, post_request
 
@@ -188,6 +189,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             *command,
             "--database-url",
             database,
+            "--config",
+            str(DEMO_CONFIG),
             "serve",
             "--host",
             "127.0.0.1",

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import requests
 
+from open311 import DEMO_CONFIG
+
 pytestmark = pytest.mark.server
 
 
@@ -80,7 +82,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 def _answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=1).status_code == 200
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):  # still starting (busy machine)
         return False
 
 
@@ -148,7 +150,8 @@ def test_housing_authority_inbox_and_private_reports(demo: dict[str, Any]) -> No
 
     staff_key = subprocess.run(
         [
-            sys.executable, "-m", "open311.cli", "keys", "create", "ha-demo-clerk",
+            sys.executable, "-m", "open311.cli", "--config", str(DEMO_CONFIG),
+            "keys", "create", "ha-demo-clerk",
             "--role", "staff", "--agency", "nhv-housing-authority",
         ],
         cwd=demo["folder"], env=demo["env"], capture_output=True, text=True, check=True,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from open311 import create_app
+from open311 import DEMO_CONFIG, create_app
 from open311.migrate import upgrade
 from tests.conformance.conftest import _open311_command
 from tests.conformance.test_live_server import body, error_list
@@ -49,6 +49,7 @@ def test_postgres_stopped_and_started_under_a_running_gateway(tmp_path: Path) ->
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPEN311_")}
         env["OPEN311_DATABASE_URL"] = pg.url
         env["OPEN311_DEMO_WORKORDERS_URL"] = "http://127.0.0.1:9"
+        env["OPEN311_CONFIG"] = str(DEMO_CONFIG)
         made = subprocess.run(
             [*_open311_command(), "keys", "create", "outage"],
             env=env, capture_output=True, text=True, timeout=60, check=True,

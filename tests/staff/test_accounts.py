@@ -8,6 +8,7 @@ from typing import Any
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from open311 import DEMO_CONFIG
 from open311.cli import main
 from open311.models import StaffUser
 from open311.staff_accounts import MAX_FAILURES, disable_user, set_password
@@ -16,7 +17,8 @@ from .conftest import HOUSING, make_staff, sign_in
 
 
 def _cli(db_url: str, *args: str) -> Any:
-    return CliRunner().invoke(main, ["--database-url", db_url, "staff-users", *args])
+    command = ["--database-url", db_url, "--config", str(DEMO_CONFIG), "staff-users", *args]
+    return CliRunner().invoke(main, command)
 
 
 def test_cli_creates_an_account_bound_to_a_configured_agency(db_url: str, app: Any) -> None:

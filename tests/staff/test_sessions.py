@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from open311 import create_app
+from open311 import DEMO_CONFIG, create_app
 from open311.models import ServiceRequest
 
 from .conftest import HOUSING, csrf_token, file_report, make_staff, post, sign_in
@@ -102,14 +102,16 @@ def test_without_a_configured_secret_the_pages_refuse_rather_than_sign_in_at_ran
     db_url: str, monkeypatch: Any
 ) -> None:
     monkeypatch.delenv("OPEN311_SECRET_KEY", raising=False)
-    app = create_app({"DATABASE_URL": db_url})  # not TESTING: a real server's settings
+    app = create_app(
+        {"DATABASE_URL": db_url, "CONFIG": str(DEMO_CONFIG)}
+    )  # not TESTING: a real server's settings
     try:
         answer = app.test_client().get("/staff/sign-in")
         assert answer.status_code == 503 and "OPEN311_SECRET_KEY" in answer.get_data(True)
     finally:
         app.extensions["open311"].db.dispose()
     monkeypatch.setenv("OPEN311_SECRET_KEY", "x" * 64)
-    app = create_app({"DATABASE_URL": db_url})
+    app = create_app({"DATABASE_URL": db_url, "CONFIG": str(DEMO_CONFIG)})
     try:
         assert app.test_client().get("/staff/sign-in").status_code == 200
     finally:

@@ -1,0 +1,37 @@
+"""What start-up builds from a configuration file, in one place.
+
+`create_app()`, `open311 worker`/`sync`, the SIGHUP reload and `open311 check-config` all
+build through `build_parts()`, so check-config refuses exactly what start-up would: the
+catalogue, the routing index, the rate-limit store and limits, every agency's adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from adapters.base import Adapter
+
+from .catalog import Catalog, load_catalog
+from .delivery import build_adapters
+from .limits import check_limits
+from .routing import Router
+
+
+@dataclass
+class Parts:
+    catalog: Catalog
+    router: Router
+    adapters: dict[str, Adapter]
+
+    def close_adapters(self) -> None:
+        for adapter in self.adapters.values():
+            adapter.close()
+
+
+def build_parts(path: Path) -> Parts:
+    """Every component built from the file, or ConfigError naming the file and the key."""
+    catalog = load_catalog(path)
+    router = Router(catalog)
+    check_limits(catalog)
+    return Parts(catalog=catalog, router=router, adapters=build_adapters(catalog))
