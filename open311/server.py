@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
 
 
@@ -37,6 +38,33 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         from . import create_app
 
         return create_app(self.settings)
+
+    def run(self) -> None:
+        _SafeReloadArbiter(self).run()
+
+
+class _SafeReloadArbiter(Arbiter):  # type: ignore[misc]
+    """SIGHUP reloads the configuration: new workers start on the file, the old ones stop
+    once they are idle. The file is first built here, as start-up builds it
+    (`startup.build_parts`): a broken file is refused with its problems logged, and the
+    workers keep serving the configuration they have (without this, gunicorn would start
+    workers that cannot boot and then stop altogether)."""
+
+    def handle_hup(self) -> None:
+        from . import config_path
+        from .catalog import ConfigError
+        from .startup import build_parts
+
+        settings = self.app.settings
+        try:
+            path = config_path(settings.get("CONFIG"), demo=bool(settings.get("TESTING")))
+            build_parts(path).close_adapters()
+            parts_ok = True
+        except ConfigError as exc:
+            parts_ok = False
+            self.log.error("reload refused, still serving the running configuration: %s", exc)
+        if parts_ok:
+            super().handle_hup()
 
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
