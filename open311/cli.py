@@ -133,6 +133,37 @@ def db_current(obj: Context) -> None:
     click.echo(f"{revision} ({note})")
 
 
+@db.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@pass_context
+def db_backup(obj: Context, file: Path) -> None:
+    """Back the database up to FILE (0600; it holds personal data), online."""
+    from .backup import BackupError, backup
+
+    try:
+        backup(obj.database_url, file)
+    except BackupError as exc:
+        raise click.ClickException(f"backup failed, nothing written: {exc}") from None
+    click.echo(f"backed up to {file}", err=True)
+
+
+@db.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do it: the database's content is replaced.")
+@pass_context
+def db_restore(obj: Context, file: Path, yes: bool) -> None:
+    """Restore FILE (made by `db backup`) into the database; stop the gateway first."""
+    from .backup import BackupError, restore
+
+    if not yes:
+        raise click.UsageError("a restore replaces the database's content; add --yes")
+    try:
+        restore(obj.database_url, file)
+    except BackupError as exc:
+        raise click.ClickException(f"restore failed: {exc}") from None
+    click.echo(f"restored {file}", err=True)
+
+
 @db.command("downgrade")
 @click.argument("revision")
 @click.option("--yes", is_flag=True, help="Do it: a downgrade may drop tables and columns.")
