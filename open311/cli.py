@@ -641,10 +641,14 @@ def _metrics_dir() -> Any:
     @contextmanager
     def scope() -> Any:
         folder, made_here = prepare_metrics_dir()
+        owner = os.getpid()
         try:
             yield folder
         finally:
-            if made_here:
+            # A gunicorn worker is a fork of this process and leaves through SystemExit,
+            # so it runs this too (on SIGHUP, max requests, a crash): only the process
+            # that made the folder removes it, or the workers left behind lose theirs.
+            if made_here and os.getpid() == owner:
                 shutil.rmtree(folder, ignore_errors=True)
 
     return scope()

@@ -35,7 +35,7 @@ def test_sighup_refuses_a_broken_file_and_takes_a_fixed_one(tmp_path: Path) -> N
                 "--database-url", f"sqlite:///{tmp_path}/gw.db", "--config", str(config),
                 "serve", "--port", str(port), "--workers", "1", "--no-worker",
             ],
-            env=clean_env(PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics")),
+            env={k: v for k, v in clean_env().items() if k != "PROMETHEUS_MULTIPROC_DIR"},
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
