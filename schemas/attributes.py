@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from .fields import FiniteFloat, W3CDateTime
+from .fields import FiniteFloat, Text, W3CDateTime
 
 
 class AttributeLike(Protocol):
@@ -50,9 +50,7 @@ def _field(attribute: AttributeLike) -> fields.Field:
             validate=validate.Length(min=1),
         )
     max_len = 255 if kind == "string" else 4000
-    return fields.String(
-        required=required, error_messages=messages, validate=validate.Length(max=max_len)
-    )
+    return Text(required=required, error_messages=messages, validate=validate.Length(max=max_len))
 
 
 @lru_cache(maxsize=1024)

@@ -32,6 +32,19 @@ class W3CDateTime(fields.Field):
         return None if value is None else format_w3c(value)
 
 
+def one_line_break(text: str) -> str:
+    """CRLF and a lone CR become `\n`: a line break is one character in every limit and is
+    stored one way, whatever the client's platform sent (browsers send CRLF from a textarea)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class Text(fields.String):
+    """Free text: line breaks normalised (see one_line_break) before any length is checked."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return one_line_break(super()._deserialize(value, attr, data, **kwargs))
+
+
 class FiniteFloat(fields.Float):
     """A float that refuses NaN and infinities, whatever their spelling."""
 

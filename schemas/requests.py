@@ -16,7 +16,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from .fields import CommaList, FiniteFloat, W3CDateTime
+from .fields import CommaList, FiniteFloat, Text, W3CDateTime, one_line_break
 from .personal import MAX_LENGTH, PERSONAL_FIELDS
 
 # Photos sent as files (multipart/form-data), beside media_url links.
@@ -30,7 +30,7 @@ _ATTRIBUTE_KEY = re.compile(r"^attribute\[([^\]]+)\](?:\[\d*\])?$")
 
 
 def _text(max_len: int, **kw: Any) -> fields.String:
-    return fields.String(validate=[validate.Length(max=max_len), _NO_CONTROL], **kw)
+    return Text(validate=[validate.Length(max=max_len), _NO_CONTROL], **kw)
 
 
 class _Lenient(Schema):
@@ -65,7 +65,7 @@ class CreateRequestSchema(_Lenient):
     address_string = _text(1000)
     address_id = _text(200)
     zipcode = _text(20)
-    description = fields.String(
+    description = Text(
         validate=validate.Length(
             max=MAX_DESCRIPTION,
             error=f"The description is limited to {MAX_DESCRIPTION} characters.",
@@ -148,7 +148,7 @@ def split_attributes(items: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     for key, value in items:
         match = _ATTRIBUTE_KEY.match(key)
         if match and value != "":
-            out.setdefault(match.group(1), []).append(value)
+            out.setdefault(match.group(1), []).append(one_line_break(value))
     return out
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from .fields import W3CDateTime
+from .fields import Text, W3CDateTime
 from .output import ExtendedRequestSchema, RequestSchema
 from .personal import PERSONAL_FIELDS
 
@@ -29,8 +29,8 @@ class StatusChangeSchema(Schema):
 
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     detailed_status = fields.String(validate=validate.Length(max=64), allow_none=True)
-    status_notes = fields.String(validate=validate.Length(max=4000), allow_none=True)
-    internal_note = fields.String(validate=validate.Length(max=4000), allow_none=True)
+    status_notes = Text(validate=validate.Length(max=4000), allow_none=True)
+    internal_note = Text(validate=validate.Length(max=4000), allow_none=True)
     expected_datetime = W3CDateTime(allow_none=True)
 
 
@@ -59,7 +59,7 @@ class WebhookUpdateSchema(Schema):
     service_request_id = fields.String()
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     detailed_status = fields.String(allow_none=True, validate=validate.Length(max=64))
-    status_notes = fields.String(allow_none=True, validate=validate.Length(max=4000))
+    status_notes = Text(allow_none=True, validate=validate.Length(max=4000))
     agency_responsible = fields.String(allow_none=True)
     updated_datetime = W3CDateTime(required=True)
     expected_datetime = W3CDateTime(allow_none=True)
@@ -118,8 +118,8 @@ class StatusFormSchema(Schema):
         unknown = EXCLUDE
 
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
-    public_note = fields.String(validate=validate.Length(max=4000))
-    internal_note = fields.String(validate=validate.Length(max=4000))
+    public_note = Text(validate=validate.Length(max=4000))
+    internal_note = Text(validate=validate.Length(max=4000))
     expected_date = fields.Date()
 
 
@@ -142,8 +142,8 @@ class BulkFormSchema(Schema):
         validate=validate.Length(min=1, max=200),
     )
     action = fields.String(required=True, validate=validate.OneOf(("close", "assign")))
-    public_note = fields.String(validate=validate.Length(max=4000))
-    internal_note = fields.String(validate=validate.Length(max=4000))
+    public_note = Text(validate=validate.Length(max=4000))
+    internal_note = Text(validate=validate.Length(max=4000))
     to = fields.String(validate=validate.Length(max=320))
 
 

@@ -21,6 +21,9 @@ def discovery(fmt: str) -> Response:
     # proxy set gateway.endpoint_url (or trust X-Forwarded-* with OPEN311_PROXY_HOPS).
     listing = url_for("services.service_list", fmt="json", _external=True)
     base = catalog.gateway.endpoint_url or listing.rsplit("/", 1)[0]
+    # With the slash, clients that append `services.xml` (FixMyStreet's Open311.pm) and
+    # clients that join with a slash of their own (georeport strips one) both land right.
+    base += "/"
     changeset = catalog.gateway.changeset
     endpoint = {
         "specification": SPECIFICATION,

@@ -271,6 +271,25 @@ def test_description_limit_is_4000_characters(client: Any, submit_key: str, fmt:
     rejected(post_request(client, fmt, submit_key, description="x" * 4001), fmt, 400, "4000")
 
 
+@pytest.mark.parametrize("newline", ["\r\n", "\r", "\n"])
+def test_a_line_break_counts_as_one_character_and_is_stored_as_lf(
+    client: Any, submit_key: str, fmt: str, newline: str
+) -> None:
+    # 3,995 characters with 5 line breaks: 4,000 sent as CRLF bytes, 3,995 as text.
+    lines = ["x" * 798] * 5
+    description = newline.join(lines) + newline
+    assert len(description.replace("\r\n", "\n")) == 3995
+    rid = new_id(client, fmt, submit_key, description=description)
+    stored = parse(client.get(api(f"requests/{rid}.{fmt}")), fmt)[0]["description"]
+    assert stored == "\n".join(lines) + "\n"
+    leak = new_id(
+        client, fmt, submit_key, service_code="LEAK", **{"attribute[DETAILS]": f"a{newline}b"}
+    )
+    assert stored_attributes(client, leak)["DETAILS"] == "a\nb"
+    over = newline.join(["x" * 800] * 5) + "x"  # 4,001 characters even counted right
+    rejected(post_request(client, fmt, submit_key, description=over), fmt, 400, "4000")
+
+
 def test_utf8_round_trip(client: Any, submit_key: str, fmt: str) -> None:
     words = "Düsseldorf — ñ 漢字"
     rid = new_id(client, fmt, submit_key, description=words, address_string="Straße 1")
@@ -282,10 +301,12 @@ def test_utf8_round_trip(client: Any, submit_key: str, fmt: str) -> None:
 
 
 def test_line_breaks_survive(client: Any, submit_key: str, fmt: str) -> None:
-    # The spec allows line breaks in a description; XML must not normalise the CR away.
+    # The spec allows line breaks in a description; they are kept, stored as LF (CRLF
+    # normalised, see the test above), and tabs are untouched.
     words = "line one\r\nline two\n\tindented"
     rid = new_id(client, fmt, submit_key, description=words)
-    assert parse(client.get(api(f"requests/{rid}.{fmt}")), fmt)[0]["description"] == words
+    stored = parse(client.get(api(f"requests/{rid}.{fmt}")), fmt)[0]["description"]
+    assert stored == "line one\nline two\n\tindented"
 
 
 def test_markup_in_text_is_escaped_and_intact(client: Any, submit_key: str, fmt: str) -> None:

@@ -33,9 +33,8 @@ def test_discovery_has_every_field(client: Any, fmt: str, prefix: str) -> None:
     assert len(v2) == 1, body["endpoints"]
     endpoint = v2[0]
     assert set(endpoint) == {"specification", "url", "changeset", "type", "formats"}
-    # The GeoReport base, without a trailing slash, wherever discovery itself was served.
-    assert endpoint["url"] == f"http://localhost{API}"
-    assert not endpoint["url"].endswith("/")
+    # The GeoReport base, with a trailing slash, wherever discovery itself was served.
+    assert endpoint["url"] == f"http://localhost{API}/"
     assert endpoint["type"] in ("production", "test")
     assert endpoint["type"] == "test"  # the demo configuration says so
     assert parse_w3c_utc(endpoint["changeset"]) == changeset
@@ -58,11 +57,13 @@ def test_discovery_xml_lists_formats_as_repeated_elements(client: Any) -> None:
     assert root.findtext("endpoints/endpoint/specification") == SPECIFICATION
 
 
-def test_discovery_url_is_the_working_base(client: Any, fmt: str) -> None:
-    """A client that joins the advertised url with `/services.{fmt}` reaches the list."""
+@pytest.mark.parametrize("join", ["append", "slash"])
+def test_discovery_url_is_the_working_base(client: Any, fmt: str, join: str) -> None:
+    """A client that appends `services.{fmt}` to the advertised url (FixMyStreet) and one
+    that joins with a slash of its own both reach the list."""
     url = parse(client.get(f"/discovery.{fmt}"), fmt)["endpoints"][0]["url"]
     path = url.removeprefix("http://localhost")
-    response = client.get(f"{path}/services.{fmt}")
+    response = client.get(f"{path}services.{fmt}" if join == "append" else f"{path}/services.{fmt}")
     assert response.status_code == 200
     codes = [s["service_code"] for s in parse(response, fmt)]
     assert "POTHOLE" in codes

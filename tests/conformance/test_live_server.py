@@ -53,12 +53,12 @@ def test_discovery(live_server: LiveServer, fmt: str) -> None:
         parsed = body(response, fmt)
         if fmt == "json":
             endpoint = parsed["endpoints"][0]
-            assert endpoint["url"] == live_server.base
+            assert endpoint["url"] == live_server.base + "/"
             assert endpoint["formats"] == ["text/xml", "application/json"]
             assert parsed["contact"] and parsed["key_service"]
         else:
             assert parsed.tag == "discovery"
-            assert parsed.findtext("endpoints/endpoint/url") == live_server.base
+            assert parsed.findtext("endpoints/endpoint/url") == live_server.base + "/"
             formats = [f.text for f in parsed.findall("endpoints/endpoint/formats/format")]
             assert formats == ["text/xml", "application/json"]
 
