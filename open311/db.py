@@ -14,6 +14,8 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from .geo import register_sqlite
+
 DEFAULT_DATABASE_URL = "sqlite:///instance/open311.db"
 
 
@@ -120,6 +122,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    register_sqlite(dbapi_connection)
 
 
 def _sqlite_begin(conn: Any) -> None:

@@ -66,6 +66,24 @@ class ServiceRequest(Base):
     __table_args__ = (
         Index("ix_request_public_listing", "jurisdiction_id", "private", "requested_datetime"),
         Index("ix_request_updated", "updated_datetime"),
+        # The query extensions (revision 0004): a box on the map, one agency, one service
+        # over years (a sparse filter), newest changes first.
+        Index("ix_request_location", "jurisdiction_id", "private", "lat", "long"),
+        Index(
+            "ix_request_agency_listing",
+            "jurisdiction_id",
+            "private",
+            "agency_responsible",
+            "requested_datetime",
+        ),
+        Index(
+            "ix_request_service_listing",
+            "jurisdiction_id",
+            "private",
+            "service_code",
+            "requested_datetime",
+        ),
+        Index("ix_request_updated_listing", "jurisdiction_id", "private", "updated_datetime"),
     )
 
 

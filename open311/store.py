@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from .catalog import Service
 from .db import insert_ignoring_conflicts, utcnow
+from .geo import box_around, distance_to
 from .models import (
     Delivery,
     IdCounter,
@@ -135,6 +136,10 @@ class RequestQuery:
     updated_before: datetime | None = None
     page: int = 1
     page_size: int = MAX_RESULTS
+    near: tuple[float, float, float] | None = None  # (lat, long, radius in metres)
+    bbox: tuple[float, float, float, float] | None = None  # min_long, min_lat, max_long, max_lat
+    agency_responsible: str | None = None
+    sort: str = "-requested_datetime"  # or requested_datetime, -updated_datetime, updated_...
     include_private: bool = False
     private_agency: str | None = None  # a staff caller sees this agency's private reports
 
@@ -163,6 +168,9 @@ def find_requests(session: Session, q: RequestQuery) -> list[ServiceRequest]:
             stmt = stmt.where(ServiceRequest.service_code.in_(list(q.service_codes)))
         if q.statuses:
             stmt = stmt.where(ServiceRequest.status.in_(list(q.statuses)))
+        if q.agency_responsible:
+            stmt = stmt.where(ServiceRequest.agency_responsible == q.agency_responsible)
+        stmt = _where_on_map(stmt, q)
         if q.updated_after or q.updated_before:
             # Following changes to older reports is the point of these filters, so the
             # default 90-day window on requested_datetime does not apply.
@@ -191,12 +199,38 @@ def find_requests(session: Session, q: RequestQuery) -> list[ServiceRequest]:
                 )
             )
     size = min(q.page_size, MAX_RESULTS)
-    stmt = (
-        stmt.order_by(ServiceRequest.requested_datetime.desc(), ServiceRequest.id.desc())
-        .limit(size)
-        .offset((q.page - 1) * size)
-    )
+    stmt = stmt.order_by(*_order(q.sort)).limit(size).offset((q.page - 1) * size)
     return list(session.scalars(stmt))
+
+
+def _order(sort: str) -> tuple[Any, Any]:
+    """The sort column, then the id so that pages never overlap on equal times."""
+    column = (
+        ServiceRequest.updated_datetime
+        if sort.lstrip("-") == "updated_datetime"
+        else ServiceRequest.requested_datetime
+    )
+    if sort.startswith("-"):
+        return column.desc(), ServiceRequest.id.desc()
+    return column.asc(), ServiceRequest.id.asc()
+
+
+def _where_on_map(stmt: Select[Any], q: RequestQuery) -> Select[Any]:
+    """The box on the indexed lat/long columns first; for a circle, the exact distance."""
+    if q.bbox is not None:
+        min_long, min_lat, max_long, max_lat = q.bbox
+        return stmt.where(
+            ServiceRequest.lat.between(min_lat, max_lat),
+            ServiceRequest.long.between(min_long, max_long),
+        )
+    if q.near is None:
+        return stmt
+    lat, long, radius = q.near
+    low_lat, high_lat, low_long, high_long = box_around(lat, long, radius)
+    stmt = stmt.where(ServiceRequest.lat.between(low_lat, high_lat))
+    if low_long is not None and high_long is not None:
+        stmt = stmt.where(ServiceRequest.long.between(low_long, high_long))
+    return stmt.where(distance_to(ServiceRequest.lat, ServiceRequest.long, lat, long) <= radius)
 
 
 def get_request(

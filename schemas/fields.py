@@ -66,3 +66,32 @@ class CommaList(fields.Field):
         return [item.strip() for item in value.split(",") if item.strip()]
 
     default_error_messages = {"invalid": "Expected a comma-separated list."}  # noqa: RUF012
+
+
+class BoundingBox(fields.Field):
+    """`minLong,minLat,maxLong,maxLat` (the GeoJSON / OGC order) -> a tuple of 4 floats."""
+
+    default_error_messages = {  # noqa: RUF012
+        "invalid": "Expected four numbers: min_long,min_lat,max_long,max_lat.",
+        "range": "Longitudes lie in -180..180 and latitudes in -90..90.",
+        "order": "The minimum must be below the maximum (min_long,min_lat,max_long,max_lat).",
+    }
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> tuple[float, float, float, float]:
+        parts = value.split(",") if isinstance(value, str) else []
+        try:
+            numbers = [float(p) for p in parts]
+        except ValueError as exc:
+            raise self.make_error("invalid") from exc
+        if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
+            raise self.make_error("invalid")
+        min_long, min_lat, max_long, max_lat = numbers
+        if not (-180 <= min_long <= 180 and -180 <= max_long <= 180):
+            raise self.make_error("range")
+        if not (-90 <= min_lat <= 90 and -90 <= max_lat <= 90):
+            raise self.make_error("range")
+        if min_long >= max_long or min_lat >= max_lat:
+            raise self.make_error("order")
+        return min_long, min_lat, max_long, max_lat

@@ -16,7 +16,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from .fields import CommaList, FiniteFloat, Text, W3CDateTime, one_line_break
+from .fields import BoundingBox, CommaList, FiniteFloat, Text, W3CDateTime, one_line_break
 from .personal import MAX_LENGTH, PERSONAL_FIELDS
 
 # Photos sent as files (multipart/form-data), beside media_url links.
@@ -92,6 +92,15 @@ class CreateRequestSchema(_Lenient):
             )
 
 
+# The geographic filters are this gateway's extension (CitySDK's lat/long/radius; a bbox in
+# the GeoJSON order). They are capped so one query cannot ask for a whole region's history.
+DEFAULT_RADIUS_M = 500
+MAX_RADIUS_M = 5000
+MAX_BBOX_DEGREES = 0.5  # on each side: about 55 km north-south, a large city
+# JSON:API's spelling: a leading "-" is newest first, the default.
+SORTS = ("-requested_datetime", "requested_datetime", "-updated_datetime", "updated_datetime")
+
+
 class RequestQuerySchema(_Lenient):
     jurisdiction_id = fields.String()
     service_request_id = CommaList()
@@ -104,6 +113,34 @@ class RequestQuerySchema(_Lenient):
     page = fields.Integer(validate=validate.Range(min=1, max=100_000))
     page_size = fields.Integer(validate=validate.Range(min=1, max=1000))
     extensions = fields.Boolean()
+    lat = FiniteFloat(validate=validate.Range(min=-90, max=90))
+    long = FiniteFloat(validate=validate.Range(min=-180, max=180))
+    radius = FiniteFloat(
+        validate=validate.Range(
+            min=1, max=MAX_RADIUS_M, error=f"radius is in metres, from 1 to {MAX_RADIUS_M}."
+        )
+    )
+    bbox = BoundingBox()
+    agency_responsible = _text(200)
+    sort = fields.String(
+        validate=validate.OneOf(SORTS, error=f"Unknown sort; use one of {', '.join(SORTS)}.")
+    )
+
+    @validates_schema
+    def _where(self, data: dict[str, Any], **_: Any) -> None:
+        if ("lat" in data) != ("long" in data):
+            raise ValidationError(
+                "Send lat and long together.", "lat" if "long" in data else "long"
+            )
+        if "radius" in data and "lat" not in data:
+            raise ValidationError("radius needs lat and long (its centre).", "radius")
+        if "bbox" in data and "lat" in data:
+            raise ValidationError("Send either lat, long and radius, or bbox, not both.", "bbox")
+        box = data.get("bbox")
+        if box and (box[2] - box[0] > MAX_BBOX_DEGREES or box[3] - box[1] > MAX_BBOX_DEGREES):
+            raise ValidationError(
+                f"The bbox is limited to {MAX_BBOX_DEGREES} degrees on each side.", "bbox"
+            )
 
     @validates_schema
     def _statuses(self, data: dict[str, Any], **_: Any) -> None:

@@ -15,6 +15,7 @@ from schemas.errors import parameter_lines
 from schemas.output import CreatedSchema, ExtendedRequestSchema, RequestSchema, TokenSchema
 from schemas.personal import PERSONAL_FIELDS
 from schemas.requests import (
+    DEFAULT_RADIUS_M,
     CreateRequestSchema,
     RequestQuerySchema,
     flat_params,
@@ -204,6 +205,10 @@ def query(fmt: str) -> Response:
         updated_before=params.get("updated_before"),
         page=params.get("page", 1),
         page_size=params.get("page_size", 1000),
+        near=_near(params),
+        bbox=params.get("bbox"),
+        agency_responsible=_agency_name(params.get("agency_responsible")),
+        sort=params.get("sort", "-requested_datetime"),
     )
     if q.service_codes and not q.service_request_ids:
         unknown = [c for c in q.service_codes if gateway().catalog.service(j.id, c) is None]
@@ -216,6 +221,21 @@ def query(fmt: str) -> Response:
         body, audited = _dump(rows, params.get("extensions", False), session, who)
     _audit(who, audited, "georeport.requests")
     return render(body, "service_requests", fmt)
+
+
+def _near(params: dict[str, Any]) -> tuple[float, float, float] | None:
+    if "lat" not in params:
+        return None
+    return params["lat"], params["long"], params.get("radius", DEFAULT_RADIUS_M)
+
+
+def _agency_name(given: str | None) -> str | None:
+    """Reports carry the agency's display name (as the spec's examples do); an agency id
+    from the configuration is accepted too and stands for that name."""
+    if given is None:
+        return None
+    agency = gateway().catalog.agencies.get(given)
+    return agency.name if agency is not None else given
 
 
 def _apply_caller(q: RequestQuery) -> Caller | None:

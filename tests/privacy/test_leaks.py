@@ -65,6 +65,18 @@ def request_filters(s: Scenario) -> list[dict[str, str]]:
         {"updated_after": w3c(-timedelta(days=1)), "service_code": PRIVATE_CODES[1]},
         {"jurisdiction_id": "newhavenct.gov"},
         {"service_request_id": everything, "jurisdiction_id": "newhavenct.gov"},
+        # The gateway's query extensions (map, agency, sort).
+        {"lat": "41.3083", "long": "-72.9279"},
+        {"lat": "41.3083", "long": "-72.9279", "radius": "5000"},
+        {"lat": "41.3083", "long": "-72.9279", "radius": "5000", "service_code": "ZONING"},
+        {"bbox": "-73.2,41.1,-72.8,41.5"},
+        {"bbox": "-73.2,41.1,-72.8,41.5", "service_code": ",".join(PRIVATE_CODES)},
+        {"agency_responsible": "nhv-housing-authority"},
+        {"agency_responsible": "New Haven Housing Authority (demo)"},
+        {"agency_responsible": "nhv-public-works", "status": "open,closed"},
+        {"sort": "-updated_datetime"},
+        {"sort": "updated_datetime", "updated_after": w3c(-timedelta(days=1))},
+        {"sort": "requested_datetime", "page": "2", "page_size": "2"},
     ]
     for page in (1, 2, 3, 4, 5, 6, 7, 8):
         filters.append({"page": str(page), "page_size": "1"})
