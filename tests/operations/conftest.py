@@ -49,6 +49,44 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+SITE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "open311.conf"
+
+
+def nginx_prefix(folder: Path, upstream: int = 8311, http: int = 80, https: int = 443) -> Path:
+    """The shipped nginx site, as an operator installs it, rewritten only where a test must:
+    a throw-away certificate, cache and log folder under `folder`, and the given ports.
+    Writes folder/nginx.conf (a minimal main file that includes the site); returns it."""
+    import subprocess
+
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=311.riverton.example",
+         "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    (folder / "logs").mkdir(exist_ok=True)
+    live = "/etc/letsencrypt/live/311.riverton.example"
+    site = (
+        SITE.read_text(encoding="utf-8")
+        .replace("/var/cache/nginx/open311", str(folder / "cache"))
+        .replace(f"{live}/fullchain.pem", str(folder / "cert.pem"))
+        .replace(f"{live}/privkey.pem", str(folder / "key.pem"))
+        .replace("/var/log/nginx/", f"{folder}/logs/")
+        .replace("server 127.0.0.1:8311;", f"server 127.0.0.1:{upstream};")
+        .replace("listen 80;", f"listen 127.0.0.1:{http};")
+        .replace("listen 443 ssl", f"listen 127.0.0.1:{https} ssl")
+    )
+    assert "/var/" not in site and "/etc/letsencrypt" not in site
+    (folder / "site.conf").write_text(site, encoding="utf-8")
+    main = folder / "nginx.conf"
+    main.write_text(
+        f"pid {folder}/nginx.pid;\nerror_log {folder}/logs/error.log;\nevents {{}}\n"
+        f"http {{\n    include /etc/nginx/mime.types;\n    include {folder}/site.conf;\n}}\n",
+        encoding="utf-8",
+    )
+    return main
+
+
 needs_pg = pytest.mark.skipif(not PG_URL, reason="OPEN311_TEST_DATABASE_URL is not set")
 
 

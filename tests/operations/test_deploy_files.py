@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import SITE, nginx_prefix
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-SITE = DEPLOY / "nginx" / "open311.conf"
-UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
+UNITS = sorted((DEPLOY / "systemd").glob("*.service")) + sorted(
+    (DEPLOY / "systemd").glob("*.timer")
+)
 DOCS = ROOT / "docs" / "deployment.md"
 
 
@@ -55,33 +58,9 @@ def test_no_location_drops_the_security_headers() -> None:
 
 @pytest.mark.skipif(not shutil.which("nginx"), reason="nginx is not installed")
 def test_nginx_accepts_the_site(tmp_path: Path) -> None:
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=311.riverton.example",
-         "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem")],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    (tmp_path / "logs").mkdir()
-    site = (
-        SITE.read_text(encoding="utf-8")
-        .replace("/var/cache/nginx/open311", str(tmp_path / "cache"))
-        .replace(
-            "/etc/letsencrypt/live/311.riverton.example/fullchain.pem", str(tmp_path / "cert.pem")
-        )
-        .replace(
-            "/etc/letsencrypt/live/311.riverton.example/privkey.pem", str(tmp_path / "key.pem")
-        )
-        .replace("/var/log/nginx/", f"{tmp_path}/logs/")
-    )
-    assert "/var/" not in site and "/etc/letsencrypt" not in site
-    (tmp_path / "site.conf").write_text(site, encoding="utf-8")
-    (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/logs/error.log;\nevents {{}}\n"
-        f"http {{\n    include /etc/nginx/mime.types;\n    include {tmp_path}/site.conf;\n}}\n",
-        encoding="utf-8",
-    )
+    main = nginx_prefix(tmp_path)
     checked = subprocess.run(
-        ["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        ["nginx", "-t", "-p", str(tmp_path), "-c", str(main)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stderr
@@ -94,7 +73,8 @@ def test_systemd_accepts_the_units(tmp_path: Path) -> None:
     names = []
     for unit in UNITS:
         text = unit.read_text(encoding="utf-8")
-        assert "ExecReload=" in text or "worker" in unit.name
+        # The API reloads; workers restart; the daily chores and their timer run and stop.
+        assert "ExecReload=" in text or "worker" in unit.name or "daily" in unit.name
         name = unit.name.replace("@.service", "@1.service")
         (tmp_path / name).write_text(text.replace("/opt/open311/venv/bin/open311", str(command)))
         names.append(str(tmp_path / name))
