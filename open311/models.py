@@ -55,12 +55,23 @@ class ServiceRequest(Base):
     media_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"))
+    # The service's type when the report came in (realtime|batch|blackbox): it decides how
+    # the report is listed, and the configuration may change later. None: before 0004.
+    service_type: Mapped[str | None] = mapped_column(String(16))
+    # `open311 import`: where a row came from ("<source>:<id>"), so a re-run adds it once.
+    source_key: Mapped[str | None] = mapped_column(String(200), unique=True)
 
     contact: Mapped[ReporterContact | None] = relationship(
         back_populates="request", cascade="all, delete-orphan", uselist=False
     )
+    # The report's own deliveries; an app's update travels in outbox rows of its own
+    # (Delivery.app_update_id set), which are not the report's deliveries.
     deliveries: Mapped[list[Delivery]] = relationship(
-        back_populates="request", cascade="all, delete-orphan", order_by="Delivery.id"
+        back_populates="request",
+        cascade="all, delete-orphan",
+        order_by="Delivery.id",
+        primaryjoin="and_(ServiceRequest.id == Delivery.request_id, "
+        "Delivery.app_update_id.is_(None))",
     )
 
     __table_args__ = (
@@ -140,8 +151,13 @@ class Delivery(Base):
     # For the gateway's own inbox: which staff key took the report on.
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when this row carries an app's update to the agency instead of the report.
+    app_update_id: Mapped[int | None] = mapped_column(
+        ForeignKey("app_update.id", ondelete="CASCADE")
+    )
 
     request: Mapped[ServiceRequest] = relationship(back_populates="deliveries")
+    app_update: Mapped[AppUpdate | None] = relationship()
 
     __table_args__ = (
         Index("ix_delivery_due", "state", "next_attempt_at"),
@@ -198,6 +214,36 @@ class Submission(Base):
     request: Mapped[ServiceRequest] = relationship()
 
     __table_args__ = (UniqueConstraint("api_key_id", "key", name="uq_submission_key"),)
+
+
+class AppUpdate(Base):
+    """A comment or status sent by the app that filed the report (POST
+    servicerequestupdates). Kept for the agency's staff whatever reaches the public record;
+    the author's personal fields are not kept (the update needs none to be acted on)."""
+
+    __tablename__ = "app_update"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)  # random: no pace shown
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("service_request.id", ondelete="CASCADE"), index=True
+    )
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_key.id"))
+    # The app's own id for the update (update_id) or its Idempotency-Key: sent twice, kept once.
+    client_key: Mapped[str] = mapped_column(String(220))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str | None] = mapped_column(String(16))  # open | closed
+    detailed_status: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    media_url: Mapped[str | None] = mapped_column(Text)
+    updated_datetime: Mapped[datetime] = mapped_column(UTCDateTime)
+    public_comment: Mapped[bool] = mapped_column(Boolean, default=False)
+    public_status: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    request: Mapped[ServiceRequest] = relationship()
+
+    __table_args__ = (UniqueConstraint("api_key_id", "client_key", name="uq_app_update_key"),)
 
 
 class ApiKey(Base):

@@ -69,6 +69,7 @@ def create_request(session: Session, report: NewReport) -> ServiceRequest:
         media_urls=media,
         attributes=report.attributes,
         api_key_id=report.api_key_id,
+        service_type=service.type,
         token=secrets.token_hex(8) if service.type == "batch" else None,
         contact=ReporterContact(**report.contact) if report.contact else None,
         deliveries=[
@@ -144,17 +145,28 @@ class RequestQuery:
     private_agency: str | None = None  # a staff caller sees this agency's private reports
 
 
+def listed() -> Any:
+    """What may be listed under its id to anyone: not private, not blackbox (its app was
+    answered with no id, so none is handed out later), and not a batch report whose token
+    has not resolved yet (its id would reach readers before the app that filed it)."""
+    return and_(
+        ServiceRequest.private.is_(False),
+        or_(ServiceRequest.service_type.is_(None), ServiceRequest.service_type != "blackbox"),
+        or_(
+            ServiceRequest.token.is_(None),
+            ServiceRequest.deliveries.any(and_(Delivery.primary, Delivery.state == "done")),
+        ),
+    )
+
+
 def _visible(stmt: Select[Any], q: RequestQuery) -> Select[Any]:
     if q.include_private:
         return stmt
     if q.private_agency:
         return stmt.where(
-            or_(
-                ServiceRequest.private.is_(False),
-                ServiceRequest.deliveries.any(Delivery.destination == q.private_agency),
-            )
+            or_(listed(), ServiceRequest.deliveries.any(Delivery.destination == q.private_agency))
         )
-    return stmt.where(ServiceRequest.private.is_(False))
+    return stmt.where(listed())
 
 
 def find_requests(session: Session, q: RequestQuery) -> list[ServiceRequest]:

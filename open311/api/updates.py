@@ -13,6 +13,7 @@ from schemas.requests import UpdatesQuerySchema
 from ..db import utcnow
 from ..models import RequestUpdate, ServiceRequest
 from ..render import render
+from ..store import listed
 from .params import gateway, items, jurisdiction, load
 
 bp = Blueprint("updates", __name__)
@@ -32,7 +33,7 @@ def feed(fmt: str) -> Response:
         .join(ServiceRequest, ServiceRequest.id == RequestUpdate.request_id)
         .where(
             ServiceRequest.jurisdiction_id == j.id,
-            ServiceRequest.private.is_(False),
+            listed(),
             RequestUpdate.updated_datetime >= start,
             RequestUpdate.updated_datetime <= end,
         )

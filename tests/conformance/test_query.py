@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from sqlalchemy import select
 
 from open311.models import ServiceRequest
+from tests.conftest import make_key
 from tests.helpers import errors, parse, root_tag, text
 
 from .conftest import (
@@ -422,3 +424,41 @@ def test_get_answers_allow_any_origin(client: Any, submit_key: str, fmt: str) ->
             response = client.get(api(path), headers=headers)
             assert response.status_code == 200, path
             assert response.headers.get("Access-Control-Allow-Origin") == "*", path
+
+
+# --- batch and blackbox in listings ---------------------------------------------------------
+
+
+def listed_ids(client: Any, fmt: str, **params: Any) -> list[str]:
+    return [r["service_request_id"] for r in listing(client, fmt, **params)]
+
+
+def test_a_batch_report_is_not_listed_before_its_token_resolves(
+    client: Any, app: Any, submit_key: str, fmt: str
+) -> None:
+    token = zoning(client, fmt, submit_key)
+    rid = public_id_for_token(app, token)
+    assert rid not in listed_ids(client, fmt)
+    assert rid not in listed_ids(client, fmt, service_request_id=rid)
+    assert client.get(api(f"requests/{rid}.{fmt}")).status_code == 404
+    acknowledge_primary(app, token)
+    assert rid in listed_ids(client, fmt)
+    assert client.get(api(f"requests/{rid}.{fmt}")).status_code == 200
+
+
+def test_a_blackbox_report_is_never_listed_with_an_id(
+    client: Any, app: Any, submit_key: str, fmt: str
+) -> None:
+    answer = created(client, fmt, submit_key, service_code="GRAFFITI")
+    assert "service_request_id" not in answer
+    with app.extensions["open311"].db.read() as session:
+        rid = session.scalar(
+            select(ServiceRequest.public_id).where(ServiceRequest.service_code == "GRAFFITI")
+        )
+    assert rid
+    assert rid not in listed_ids(client, fmt)
+    assert rid not in listed_ids(client, fmt, service_code="GRAFFITI")
+    assert client.get(api(f"requests/{rid}.{fmt}")).status_code == 404
+    # Its agency's staff still see it: the gateway holds it for them.
+    staff = make_key(app, "pw-staff", role="staff", agency="nhv-public-works")
+    assert rid in listed_ids(client, fmt, api_key=staff, service_code="GRAFFITI")
