@@ -1,8 +1,8 @@
 """following reports: app updates, the service type kept per report, imported rows' source
 
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-12-02 08:00:00
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-02 08:30:00
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 import open311.db  # noqa: F401  (column types)
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
