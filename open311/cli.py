@@ -417,6 +417,62 @@ def staff_users_disable(obj: Context, email: str) -> None:
 # --- delivery -----------------------------------------------------------------------
 
 
+@main.command()
+@click.option("--count", type=click.IntRange(min=1), required=True, help="Reports to write.")
+@click.option(
+    "--years",
+    type=click.FloatRange(min=0.01, max=50),
+    default=5.0,
+    show_default=True,
+    help="Spread the reports over this many years back from now.",
+)
+@click.option(
+    "--private-share",
+    type=click.FloatRange(min=0, max=1),
+    default=0.05,
+    show_default=True,
+    help="Share of reports for the private services (when the configuration has some).",
+)
+@click.option(
+    "--seed",
+    "rng_seed",
+    type=int,
+    default=311,
+    show_default=True,
+    help="Random seed: the same seed and count write the same reports.",
+)
+@pass_context
+def seed(obj: Context, count: int, years: float, private_share: float, rng_seed: int) -> None:
+    """Fill the database with COUNT synthetic reports (benchmarks, load tests, demos)."""
+    import time
+
+    from .synthetic import SeedPlan
+    from .synthetic import seed as write
+
+    parts = _parts(obj.config)
+    _ensure_schema(obj)
+    database = obj.database("open311-seed")
+    started = time.monotonic()
+    try:
+        with click.progressbar(length=count, label="reports", file=sys.stderr) as bar:
+            done = write(
+                database,
+                parts.catalog,
+                parts.router,
+                SeedPlan(count, years=years, private_share=private_share, rng_seed=rng_seed),
+                progress=bar.update,
+            )
+    finally:
+        database.dispose()
+    elapsed = time.monotonic() - started
+    click.echo(
+        f"wrote {done.requests} reports ({done.private} private, {done.closed} closed, "
+        f"{done.unplaced} without coordinates) and {done.deliveries} deliveries "
+        f"in {elapsed:.1f} s ({done.requests / elapsed:,.0f} reports/s)",
+        err=True,
+    )
+
+
 def _runtime(obj: Context, application_name: str) -> tuple[Any, Any, dict[str, Any]]:
     parts = _parts(obj.config)
     return parts.catalog, obj.database(application_name), parts.adapters

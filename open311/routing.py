@@ -58,6 +58,7 @@ class AreaIndex:
                 geoms.append(geom)
                 names.append(frozenset(labels))
         self._names = names
+        self._geoms = geoms
         self._tree = STRtree(geoms) if geoms else None
         self.known = frozenset().union(*names) if names else frozenset()
 
@@ -66,6 +67,16 @@ class AreaIndex:
             return frozenset()
         hits = self._tree.query(shapely.Point(long, lat), predicate="intersects")
         return frozenset().union(*(self._names[i] for i in hits)) if len(hits) else frozenset()
+
+    def geometry(self, name: str) -> shapely.Geometry | None:
+        """Every polygon that carries the name, as one geometry (None if there is none)."""
+        parts = [g for g, labels in zip(self._geoms, self._names, strict=True) if name in labels]
+        return shapely.union_all(parts) if parts else None
+
+
+def file_geometry(path: Path) -> shapely.Geometry:
+    """The union of a GeoJSON file's polygons; ConfigError when it is not usable."""
+    return shapely.union_all([geom for geom, _ in _features(path)])
 
 
 def _features(path: Path) -> list[tuple[shapely.Geometry, dict]]:

@@ -104,19 +104,29 @@ def _public_id(session: Session, prefix: str, *, private: bool) -> str:
     """Public reports: the prefix and the next number, with no gaps. Private reports: a
     random id, so neither their number nor their pace shows in anybody's ids."""
     if private:
-        return f"{prefix}P{secrets.token_hex(5).upper()}"
+        return private_id(prefix)
+    return f"{prefix}{reserve_numbers(session, prefix, 1)}"
+
+
+def private_id(prefix: str) -> str:
+    return f"{prefix}P{secrets.token_hex(5).upper()}"
+
+
+def reserve_numbers(session: Session, prefix: str, count: int) -> int:
+    """Takes the next `count` public numbers of the prefix; returns the first of them."""
     bump = (
         update(IdCounter)
         .where(IdCounter.prefix == prefix)
-        .values(value=IdCounter.value + 1)
+        .values(value=IdCounter.value + count)
         .returning(IdCounter.value)
     )
-    number = session.scalar(bump)
-    if number is None:
+    last = session.scalar(bump)
+    if last is None:
         first = insert_ignoring_conflicts(session, IdCounter, ["prefix"])
         session.execute(first.values(prefix=prefix, value=0))
-        number = session.scalar(bump)
-    return f"{prefix}{number}"
+        last = session.scalar(bump)
+    assert last is not None
+    return last - count + 1
 
 
 def find_submission(session: Session, api_key_id: int, key: str) -> Submission | None:
