@@ -36,6 +36,15 @@ from tests.support.plugin import DELIVERY_CONFIG
 SCALED = OutboxPolicy(
     backoff_base=1.0, backoff_cap=8.0, pause_after=5, pause_base=2.0, pause_cap=8.0
 )
+# OPEN311_FAULTS_FULL=1 runs the outage at the size with the real policy instead:
+# 2,000 reports, back-end down 120 s, default pauses and back-off (about 5 minutes; not in
+# CI). docs/deployment.md quotes its figures.
+FULL = os.environ.get("OPEN311_FAULTS_FULL") == "1"
+OUTAGE = (
+    {"policy": OutboxPolicy(), "before": 1000, "during": 1000, "down": 120.0}
+    if FULL
+    else {"policy": SCALED, "before": 100, "during": 100, "down": 15.0}
+)
 
 
 def queue(gateway: Any, n: int, service: str = "POTHOLE", to: tuple[str, ...] = ("works",)):
@@ -97,30 +106,42 @@ class Workers:
 
 def test_backend_down_during_a_burst_then_back(app, backend):
     gateway = app.extensions["open311"]
-    workers = Workers(gateway, 2, SCALED)
+    policy, down_for = OUTAGE["policy"], OUTAGE["down"]
+    total = OUTAGE["before"] + OUTAGE["during"]
+    workers = Workers(gateway, 2, policy)
     try:
-        queue(gateway, 100)
+        queue(gateway, OUTAGE["before"])
         port = backend.port
         time.sleep(0.5)
         backend.stop()  # down in the middle of the burst
         down_at = time.monotonic()
         for _ in range(10):  # the burst goes on while it is down
-            queue(gateway, 10)
+            queue(gateway, OUTAGE["during"] // 10)
             time.sleep(0.5)
-        time.sleep(max(0.0, 15 - (time.monotonic() - down_at)))
+        time.sleep(max(0.0, down_for - (time.monotonic() - down_at)))
         backend.start(port)
         back_at = time.monotonic()
-        done = wait_until(lambda: all(d.state == "done" for d in deliveries(gateway)), timeout=40)
+        waiting = len(backend.by_key_counts)
+        wait_until(lambda: len(backend.by_key_counts) > waiting, timeout=policy.pause_cap + 60)
+        first = time.monotonic() - back_at
+        done = wait_until(
+            lambda: all(d.state == "done" for d in deliveries(gateway)),
+            timeout=policy.pause_cap + 60 if not FULL else 240,
+        )
         recovered = time.monotonic() - back_at
     finally:
         workers.close()
     rows = deliveries(gateway)
     counts = backend.by_key_counts
-    print(f"outage 15s, 200 reports: all delivered {recovered:.1f}s after the back-end returned")
+    print(
+        f"outage {down_for:.0f}s, {total} reports: first delivery {first:.1f}s and all "
+        f"delivered {recovered:.1f}s after the back-end returned"
+    )
     assert done, {d.state for d in rows}
-    assert len(rows) == 200 and len(counts) == 200
+    assert len(rows) == total and len(counts) == total
     assert max(counts.values()) == 1  # refused connections: nothing was received twice
-    assert recovered <= SCALED.pause_cap + 5, recovered  # within one (longest) pause
+    # Within one pause length of its return (the target: 120 s after a 120 s outage).
+    assert recovered <= (120 if FULL else policy.pause_cap + 5), recovered
 
 
 def two_backend_config(tmp_path: Path) -> Path:
