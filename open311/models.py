@@ -3,6 +3,7 @@ audited apart from the public record."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -188,6 +189,11 @@ class RequestUpdate(Base):
     )
     # Identifies the change at its source so overlapping sync windows add it once.
     dedup_key: Mapped[str] = mapped_column(String(300), unique=True)
+    # The id the public feed shows: random, so that the ids of public entries say nothing
+    # about how many updates private reports had in between (the row id counts them all).
+    public_id: Mapped[str] = mapped_column(
+        String(32), unique=True, index=True, default=lambda: secrets.token_hex(8)
+    )
     source: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16))
     detailed_status: Mapped[str | None] = mapped_column(String(64))

@@ -294,3 +294,56 @@ def history_for(session: Session, rows: Sequence[ServiceRequest]) -> dict[int, l
     ):
         out[change.request_id].append(change)
     return out
+
+
+class UnknownCursor(Exception):
+    """The feed's `after` names no entry the caller may see."""
+
+
+@dataclass
+class UpdateQuery:
+    jurisdiction_id: str
+    start: datetime
+    end: datetime
+    after: str | None = None  # the public id of the last entry the client saw
+    limit: int = MAX_RESULTS
+
+
+def _visible_updates(stmt: Select[Any]) -> Select[Any]:
+    """Which updates the feed shows: those of reports listed to anyone (`listed`). The one
+    place to widen it (a caller's own private reports, say) without touching the order or
+    the ids."""
+    return stmt.where(listed())
+
+
+def find_updates(session: Session, q: UpdateQuery) -> list[tuple[RequestUpdate, str | None]]:
+    """The feed, oldest first so a client resumes from the last entry it saw (changes made
+    in the same second stay in the order they were made). The row id orders but is never
+    shown: it counts private reports' updates too. The cursor is the public id of the
+    last entry seen, looked up here among the entries the caller may see."""
+    base = select(RequestUpdate, ServiceRequest.public_id).join(
+        ServiceRequest, ServiceRequest.id == RequestUpdate.request_id
+    )
+    base = _visible_updates(base.where(ServiceRequest.jurisdiction_id == q.jurisdiction_id))
+    stmt = base.where(
+        RequestUpdate.updated_datetime >= q.start, RequestUpdate.updated_datetime <= q.end
+    )
+    if q.after is not None:
+        seen = session.execute(
+            base.with_only_columns(RequestUpdate.updated_datetime, RequestUpdate.id).where(
+                RequestUpdate.public_id == q.after
+            )
+        ).first()
+        if seen is None:
+            raise UnknownCursor(q.after)
+        when, row_id = seen
+        stmt = stmt.where(
+            or_(
+                RequestUpdate.updated_datetime > when,
+                and_(RequestUpdate.updated_datetime == when, RequestUpdate.id > row_id),
+            )
+        )
+    stmt = stmt.order_by(RequestUpdate.updated_datetime, RequestUpdate.id).limit(
+        min(q.limit, MAX_RESULTS)
+    )
+    return [(update, public_id) for update, public_id in session.execute(stmt)]

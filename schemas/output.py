@@ -162,7 +162,7 @@ class ExtendedRequestSchema(RequestSchema):
 class RequestUpdateSchema(_Out):
     """mySociety's servicerequestupdates feed."""
 
-    update_id = fields.String(attribute="id")
+    update_id = fields.String(attribute="public_id")
     service_request_id = fields.String()
     status = fields.String()
     updated_datetime = W3CDateTime()

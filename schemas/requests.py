@@ -157,10 +157,17 @@ class RequestQuerySchema(_Lenient):
             raise ValidationError("end_date is before start_date.", "end_date")
 
 
+MAX_FEED_PAGE = 1000
+
+
 class UpdatesQuerySchema(_Lenient):
     jurisdiction_id = fields.String()
     start_date = W3CDateTime()
     end_date = W3CDateTime()
+    # The cursor: the update_id of the last entry a client has seen (this gateway's
+    # extension; FixMyStreet resumes with start_date, which keeps working).
+    after = fields.String(validate=validate.Regexp(r"^[0-9a-f]{16}$", error="Unknown after."))
+    page_size = fields.Integer(validate=validate.Range(min=1, max=MAX_FEED_PAGE))
 
 
 class DefinitionQuerySchema(_Lenient):

@@ -5,21 +5,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, Response
-from sqlalchemy import select
 
 from schemas.output import RequestUpdateSchema
-from schemas.requests import UpdatesQuerySchema
+from schemas.requests import MAX_FEED_PAGE, UpdatesQuerySchema
 
 from ..db import utcnow
-from ..models import RequestUpdate, ServiceRequest
+from ..errors import APIError
 from ..render import render
-from ..store import listed
+from ..store import UnknownCursor, UpdateQuery, find_updates
 from .params import gateway, items, jurisdiction, load
 
 bp = Blueprint("updates", __name__)
 
 WINDOW = timedelta(days=90)
-LIMIT = 1000
 
 
 @bp.get("/servicerequestupdates.<any(json, xml):fmt>")
@@ -28,24 +26,22 @@ def feed(fmt: str) -> Response:
     j = jurisdiction(params.get("jurisdiction_id"))
     end = params.get("end_date") or utcnow()
     start = params.get("start_date") or end - WINDOW
-    stmt = (
-        select(RequestUpdate, ServiceRequest.public_id)
-        .join(ServiceRequest, ServiceRequest.id == RequestUpdate.request_id)
-        .where(
-            ServiceRequest.jurisdiction_id == j.id,
-            listed(),
-            RequestUpdate.updated_datetime >= start,
-            RequestUpdate.updated_datetime <= end,
-        )
-        # Oldest first, so a client can resume from the last update it saw.
-        .order_by(RequestUpdate.updated_datetime, RequestUpdate.id)
-        .limit(LIMIT)
+    q = UpdateQuery(
+        jurisdiction_id=j.id,
+        start=start,
+        end=end,
+        after=params.get("after"),
+        limit=params.get("page_size", MAX_FEED_PAGE),
     )
     with gateway().db.read() as session:
-        rows = []
-        for update, public_id in session.execute(stmt):
+        try:
+            rows = find_updates(session, q)
+        except UnknownCursor as exc:
+            raise APIError(
+                400, "Unknown after: give the update_id of an entry of this feed."
+            ) from exc
+        for update, public_id in rows:
             update.service_request_id = public_id
             update.media_url = None  # updates carry no media of their own here
-            rows.append(update)
-        body = RequestUpdateSchema(many=True).dump(rows)
+        body = RequestUpdateSchema(many=True).dump([update for update, _ in rows])
     return render(body, "service_request_updates", fmt)
