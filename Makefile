@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format bench soak install clean translations
+.PHONY: run test lint format bench soak fuzz install clean translations
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (PYTHON=$(PYTHON))")'
@@ -39,6 +39,12 @@ bench: $(STAMP)
 # A few minutes of mixed load with a flapping back-end (SOAK_SECONDS=120 by default).
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak
+
+# The long fuzz campaign: schemathesis against openapi.yaml, FUZZ_EXAMPLES cases per
+# operation and mode (300 by default; the suite runs 25), on a fresh SQLite file or on
+# FUZZ_DATABASE_URL; prints a summary and exits 1 on any failure (docs/security.md).
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz
 
 # Page strings: extract them, merge into each language's catalogue, compile the .mo files
 # (committed, so a fresh clone runs without this step). A new language: add it to

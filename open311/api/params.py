@@ -25,7 +25,8 @@ def items() -> list[tuple[str, str]]:
     the query string even on POST, so both are read, the body winning a clash."""
     pairs: list[tuple[str, str]] = []
     if request.method == "POST":
-        pairs.extend(request.form.items(multi=True))
+        # A multipart part without a name is no field (werkzeug keys it None).
+        pairs.extend((k, v) for k, v in request.form.items(multi=True) if k is not None)
     pairs.extend(request.args.items(multi=True))
     return pairs
 

@@ -23,6 +23,7 @@ from open311.keys import create_key
 from schemas import output as out_schemas
 from schemas import requests as in_schemas
 from schemas import staff as staff_schemas
+from tests.support.openapi_shapes import assert_xml_shape, demo_config_copy, deref, properties
 
 REPO = Path(__file__).resolve().parents[2]
 TOP_LEVEL_SPEC = REPO / "openapi.yaml"
@@ -44,15 +45,6 @@ COMPONENT_SCHEMAS = (
 
 
 # --- helpers ------------------------------------------------------------------------
-
-
-def deref(spec: dict[str, Any], node: Any) -> Any:
-    while isinstance(node, dict) and "$ref" in node:
-        parts = node["$ref"].removeprefix("#/").split("/")
-        node = spec
-        for part in parts:
-            node = node[part]
-    return node
 
 
 def operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -95,14 +87,6 @@ def app_routes(app: Any) -> dict[str, set[str]]:
 def field_names(schema: Schema, dump: bool) -> set[str]:
     fields = schema.dump_fields if dump else schema.load_fields
     return {f.data_key or name for name, f in fields.items()}
-
-
-def properties(spec: dict[str, Any], schema: Any) -> dict[str, Any]:
-    schema = deref(spec, schema)
-    props = dict(schema.get("properties", {}))
-    for part in schema.get("allOf", []):
-        props.update(properties(spec, part))
-    return props
 
 
 # --- the document itself ------------------------------------------------------------
@@ -301,32 +285,6 @@ def assert_valid(spec: dict[str, Any], instance: Any, schema: dict[str, Any], wh
     assert not errors, f"{where}: {errors[0].message} at {list(errors[0].absolute_path)}"
 
 
-def assert_xml_shape(spec: dict[str, Any], element: Any, schema: Any, where: str) -> None:
-    schema = deref(spec, schema)
-    assert element.tag == schema["xml"]["name"], (where, element.tag)
-    kinds = schema.get("type")
-    kinds = kinds if isinstance(kinds, list) else [kinds]
-    if "array" in kinds:
-        for child in element:
-            assert_xml_shape(spec, child, schema["items"], where)
-        return
-    props = properties(spec, schema)
-    required = set(deref(spec, schema).get("required", []))
-    for part in schema.get("allOf", []):
-        required |= set(deref(spec, part).get("required", []))
-    tags = [child.tag for child in element]
-    assert required <= set(tags), (where, required - set(tags))
-    for child in element:
-        assert child.tag in props, (where, child.tag)
-        prop = deref(spec, props[child.tag])
-        if "xml" in prop and prop["xml"].get("wrapped"):
-            item = deref(spec, prop["items"])
-            for grandchild in child:
-                assert grandchild.tag == item["xml"]["name"], (where, grandchild.tag)
-                if "properties" in item:
-                    assert_xml_shape(spec, grandchild, item, where)
-
-
 def check_answer(
     spec: dict[str, Any], response: Any, path: str, method: str, fmt: str, where: str
 ) -> None:
@@ -428,17 +386,7 @@ def _key(app: Any, name: str, role: str = "submit", agency: str | None = None) -
 @pytest.fixture
 def webhook_app(db_url: str, tmp_path: Path) -> Iterator[Any]:
     """The demo configuration with a webhook secret for the public-works agency."""
-    demo = REPO / "open311" / "demo" / "config.yaml"
-    config = yaml.safe_load(demo.read_text(encoding="utf-8"))
-    for jurisdiction in config["jurisdictions"]:
-        jurisdiction["boundary"] = str(demo.parent / jurisdiction["boundary"])
-    for area in config["areas"]:
-        area["file"] = str(demo.parent / area["file"])
-    for agency in config["agencies"]:
-        if agency["id"] == "nhv-public-works":
-            agency["webhook_secret"] = "s3cret"
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    path = demo_config_copy(tmp_path, {"nhv-public-works": "s3cret"})
     app = create_app({"DATABASE_URL": db_url, "CONFIG": str(path), "TESTING": True})
     yield app
     app.extensions["open311"].db.dispose()
