@@ -7,6 +7,8 @@ import logging
 import os
 import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,16 @@ class Context:
 
     def database(self, application_name: str = "open311-cli") -> Database:
         return Database(self.database_url, application_name)
+
+    @contextmanager
+    def connected(self, application_name: str = "open311-cli") -> Iterator[Database]:
+        """The database, migrated to head, and disposed of however the command ends."""
+        _ensure_schema(self)
+        database = self.database(application_name)
+        try:
+            yield database
+        finally:
+            database.dispose()
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -259,15 +271,11 @@ def keys_create(obj: Context, name: str, role: str, agency: str | None) -> None:
                 f"no agency {agency!r} in {config_path(obj.config)}; "
                 f"its agencies: {', '.join(sorted(agencies))}"
             )
-    _ensure_schema(obj)
-    database = obj.database()
     try:
-        with database.write() as session, session.begin():
+        with obj.connected() as database, database.write() as session, session.begin():
             key = create_key(session, name, role, agency)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    finally:
-        database.dispose()
     click.echo(key)
 
 
@@ -277,11 +285,8 @@ def keys_list(obj: Context) -> None:
     """Name, role, agency, prefix, created and revoked dates."""
     from .keys import list_keys
 
-    _ensure_schema(obj)
-    database = obj.database()
-    with database.read() as session:
+    with obj.connected() as database, database.read() as session:
         rows = list_keys(session)
-    database.dispose()
     for row in rows:
         revoked = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
         click.echo(
@@ -297,11 +302,8 @@ def keys_revoke(obj: Context, name: str) -> None:
     """Revoke a key at once."""
     from .keys import revoke_key
 
-    _ensure_schema(obj)
-    database = obj.database()
-    with database.write() as session, session.begin():
+    with obj.connected() as database, database.write() as session, session.begin():
         done = revoke_key(session, name)
-    database.dispose()
     if not done:
         raise click.ClickException(f"no active key named {name!r}")
     click.echo(f"revoked {name}", err=True)
@@ -336,15 +338,11 @@ def staff_users_create(obj: Context, email: str, agency: str, role: str, prompt:
 
     catalog = load_catalog(config_path(obj.config))
     typed = _password(prompt)
-    _ensure_schema(obj)
-    database = obj.database()
     try:
-        with database.write() as session, session.begin():
+        with obj.connected() as database, database.write() as session, session.begin():
             password = create_user(session, catalog, email, agency, role, typed)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
-    finally:
-        database.dispose()
     click.echo(f"created {role} account {email.strip().lower()} for {agency}", err=True)
     if typed is None:
         click.echo(password)
@@ -357,13 +355,8 @@ def staff_users_list(obj: Context, agency: str | None) -> None:
     """E-mail, agency, role, created, last sign-in, state."""
     from .staff_accounts import list_users
 
-    _ensure_schema(obj)
-    database = obj.database()
-    try:
-        with database.read() as session:
-            rows = list_users(session, agency)
-    finally:
-        database.dispose()
+    with obj.connected() as database, database.read() as session:
+        rows = list_users(session, agency)
     for row in rows:
         state = "disabled" if row.disabled_at else "active"
         last = f"{row.last_login_at:%Y-%m-%d}" if row.last_login_at else "never"
@@ -382,15 +375,11 @@ def staff_users_reset(obj: Context, email: str, prompt: bool) -> None:
     from .staff_accounts import AccountError, set_password
 
     typed = _password(prompt)
-    _ensure_schema(obj)
-    database = obj.database()
     try:
-        with database.write() as session, session.begin():
+        with obj.connected() as database, database.write() as session, session.begin():
             password = set_password(session, email, typed)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
-    finally:
-        database.dispose()
     if typed is None:
         click.echo(password)
 
@@ -402,13 +391,8 @@ def staff_users_disable(obj: Context, email: str) -> None:
     """Disable an account at once (its sessions stop working)."""
     from .staff_accounts import disable_user
 
-    _ensure_schema(obj)
-    database = obj.database()
-    try:
-        with database.write() as session, session.begin():
-            done = disable_user(session, email)
-    finally:
-        database.dispose()
+    with obj.connected() as database, database.write() as session, session.begin():
+        done = disable_user(session, email)
     if not done:
         raise click.ClickException(f"no active account for {email}")
     click.echo(f"disabled {email}", err=True)
@@ -450,20 +434,19 @@ def seed(obj: Context, count: int, years: float, private_share: float, rng_seed:
     from .synthetic import seed as write
 
     parts = _parts(obj.config)
-    _ensure_schema(obj)
-    database = obj.database("open311-seed")
-    started = time.monotonic()
-    try:
-        with click.progressbar(length=count, label="reports", file=sys.stderr) as bar:
-            done = write(
-                database,
-                parts.catalog,
-                parts.router,
-                SeedPlan(count, years=years, private_share=private_share, rng_seed=rng_seed),
-                progress=bar.update,
-            )
-    finally:
-        database.dispose()
+    parts.close_adapters()  # only the catalogue and the router are needed
+    with (
+        obj.connected("open311-seed") as database,
+        click.progressbar(length=count, label="reports", file=sys.stderr) as bar,
+    ):
+        started = time.monotonic()
+        done = write(
+            database,
+            parts.catalog,
+            parts.router,
+            SeedPlan(count, years=years, private_share=private_share, rng_seed=rng_seed),
+            progress=bar.update,
+        )
     elapsed = time.monotonic() - started
     click.echo(
         f"wrote {done.requests} reports ({done.private} private, {done.closed} closed, "
@@ -473,9 +456,15 @@ def seed(obj: Context, count: int, years: float, private_share: float, rng_seed:
     )
 
 
-def _runtime(obj: Context, application_name: str) -> tuple[Any, Any, dict[str, Any]]:
+@contextmanager
+def _runtime(obj: Context, application_name: str) -> Iterator[tuple[Any, Database, dict[str, Any]]]:
+    """The catalogue, the database and the adapters, all released however the command ends."""
     parts = _parts(obj.config)
-    return parts.catalog, obj.database(application_name), parts.adapters
+    try:
+        with obj.connected(application_name) as database:
+            yield parts.catalog, database, parts.adapters
+    finally:
+        parts.close_adapters()
 
 
 @main.command()
@@ -499,21 +488,36 @@ def _runtime(obj: Context, application_name: str) -> tuple[Any, Any, dict[str, A
 @pass_context
 def worker(obj: Context, once: bool, sync_every: float, batch: int, metrics_port: int) -> None:
     """Deliver queued reports to the agencies and pull their status back."""
-    import signal
-    import threading
-
     from .outbox import Outbox, OutboxPolicy
     from .sync import sync_all
 
-    catalog, database, adapters = _runtime(obj, "open311-worker")
-    _ensure_schema(obj)
-    outbox = Outbox(database, catalog, adapters, OutboxPolicy(batch_size=batch))
-    if once:
-        delivered = outbox.drain()
-        results = sync_all(database, catalog, adapters) if sync_every > 0 else {}
-        click.echo(f"delivered {delivered}; synced {results}", err=True)
-        outbox.close()
-        return
+    with _runtime(obj, "open311-worker") as (catalog, database, adapters):
+        outbox = Outbox(database, catalog, adapters, OutboxPolicy(batch_size=batch))
+        try:
+            if once:
+                delivered = outbox.drain()
+                results = sync_all(database, catalog, adapters) if sync_every > 0 else {}
+                click.echo(f"delivered {delivered}; synced {results}", err=True)
+            else:
+                _work(outbox, database, catalog, adapters, sync_every, metrics_port)
+        finally:
+            outbox.close()
+
+
+def _work(
+    outbox: Any,
+    database: Database,
+    catalog: Any,
+    adapters: dict[str, Any],
+    sync_every: float,
+    metrics_port: int,
+) -> None:
+    """Deliver until SIGTERM or SIGINT, pulling status every `sync_every` seconds."""
+    import signal
+    import threading
+
+    from .sync import sync_all
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -535,7 +539,6 @@ def worker(obj: Context, once: bool, sync_every: float, batch: int, metrics_port
         start_http_server(metrics_port, addr="127.0.0.1", registry=process_registry())
     logging.getLogger("open311.worker").info("worker delivering", extra={"owner": outbox.owner})
     outbox.run_forever(stop)
-    outbox.close()
 
 
 @main.command()
@@ -544,9 +547,9 @@ def sync(obj: Context) -> None:
     """Pull status updates from every agency once."""
     from .sync import sync_all
 
-    catalog, database, adapters = _runtime(obj, "open311-sync")
-    _ensure_schema(obj)
-    for destination, result in sync_all(database, catalog, adapters).items():
+    with _runtime(obj, "open311-sync") as (catalog, database, adapters):
+        results = sync_all(database, catalog, adapters)
+    for destination, result in results.items():
         click.echo(f"{destination}\t{result}")
 
 
@@ -565,15 +568,11 @@ def outbox_status(obj: Context, as_json: bool) -> None:
     from .db import utcnow
     from .outbox_status import destination_status, status_table
 
-    _ensure_schema(obj)
     catalog, _adapters = _load(obj.config)
     for adapter in _adapters.values():
         adapter.close()
-    database = obj.database()
-    now = utcnow()
-    with database.read() as session:
-        states = destination_status(session, catalog.agencies, now)
-    database.dispose()
+    with obj.connected() as database, database.read() as session:
+        states = destination_status(session, catalog.agencies, utcnow())
     if as_json:
         click.echo(json.dumps(DestinationStatusOutSchema(many=True).dump(states), indent=2))
     else:
@@ -587,21 +586,12 @@ def outbox_status(obj: Context, as_json: bool) -> None:
 @pass_context
 def outbox_list(obj: Context, state: str | None, limit: int, as_json: bool) -> None:
     """Deliveries, newest first."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
-
     from schemas.admin import DeliveryOutSchema
 
-    from .models import Delivery
+    from .outbox_status import newest_deliveries
 
-    _ensure_schema(obj)
-    database = obj.database()
-    stmt = select(Delivery).options(selectinload(Delivery.request)).order_by(Delivery.id.desc())
-    if state:
-        stmt = stmt.where(Delivery.state == state)
-    with database.read() as session:
-        rows = DeliveryOutSchema(many=True).dump(session.scalars(stmt.limit(limit)).all())
-    database.dispose()
+    with obj.connected() as database, database.read() as session:
+        rows = DeliveryOutSchema(many=True).dump(newest_deliveries(session, state, limit))
     columns = ["id", "request_id", "destination", "state", "attempts", "backend_id", "last_error"]
     _emit(rows, as_json, columns)
 
@@ -617,13 +607,8 @@ def outbox_retry(obj: Context, delivery_id: int | None, all_dead: bool) -> None:
 
     if (delivery_id is None) == (not all_dead):
         raise click.UsageError("give a delivery ID or --dead (not both)")
-    _ensure_schema(obj)
-    database = obj.database()
-    try:
-        with database.write() as session, session.begin():
-            count = requeue(session, delivery_id=delivery_id, dead=all_dead, now=utcnow())
-    finally:
-        database.dispose()
+    with obj.connected() as database, database.write() as session, session.begin():
+        count = requeue(session, delivery_id=delivery_id, dead=all_dead, now=utcnow())
     if not count:
         raise click.ClickException("nothing to retry")
     click.echo(f"queued {count} deliveries again", err=True)
@@ -644,18 +629,18 @@ def purge_personal_data_command(obj: Context, days: int, dry_run: bool) -> None:
 
     from .retention import count_personal_data, purge_personal_data
 
-    _ensure_schema(obj)
-    database = obj.database()
     window = timedelta(days=days)
+    with obj.connected() as database:
+        if dry_run:
+            with database.read() as session:
+                count = count_personal_data(session, window)
+        else:
+            with database.write() as session, session.begin():
+                count = purge_personal_data(session, window)
     if dry_run:
-        with database.read() as session:
-            count = count_personal_data(session, window)
         click.echo(f"{count} reports closed more than {days} days ago hold personal data (dry run)")
     else:
-        with database.write() as session, session.begin():
-            count = purge_personal_data(session, window)
         click.echo(f"erased personal data from {count} reports closed more than {days} days ago")
-    database.dispose()
 
 
 @main.command()
@@ -669,11 +654,8 @@ def audit(obj: Context, request_id: str | None, limit: int, as_json: bool) -> No
 
     from .audit import entries
 
-    _ensure_schema(obj)
-    database = obj.database()
-    with database.read() as session:
+    with obj.connected() as database, database.read() as session:
         rows = AuditOutSchema(many=True).dump(entries(session, request_id, limit))
-    database.dispose()
     _emit(rows, as_json, ["at", "key_name", "agency", "action", "request_id", "detail"])
 
 
@@ -690,7 +672,6 @@ def _metrics_dir() -> Any:
     """PROMETHEUS_MULTIPROC_DIR for the processes `serve` and `demo` start; removed at the
     end when it was made here."""
     import shutil
-    from contextlib import contextmanager
 
     from .server import prepare_metrics_dir
 
@@ -785,7 +766,7 @@ def demo(obj: Context, host: str, port: int, workorders_port: int, auto_close_af
         )
     # The one command that runs the bundled demo configuration (unless given another).
     obj.config = obj.config or str(DEMO_CONFIG)
-    _ensure_schema(obj)
+    _ensure_schema(obj)  # before the simulator starts: a failure leaves nothing running
     workorders_url = f"http://127.0.0.1:{workorders_port}"
     token = os.environ.get("OPEN311_DEMO_WORKORDERS_TOKEN", "demo-workorders-token")
     os.environ["OPEN311_DEMO_WORKORDERS_URL"] = workorders_url
@@ -804,15 +785,13 @@ def demo(obj: Context, host: str, port: int, workorders_port: int, auto_close_af
             "--quiet",  # the gateway's lines tell the story; one per poll would drown them
         ]
     )
-    database = obj.database()
-    name = f"demo-{os.getpid()}"
-    with database.write() as session, session.begin():
-        key = create_key(session, name)
     from .demo.seed import demo_staff_account, file_sample_report
 
     catalog = load_catalog(config_path(obj.config))
-    email, password = demo_staff_account(database, catalog)
-    database.dispose()
+    with obj.connected() as database:
+        with database.write() as session, session.begin():
+            key = create_key(session, f"demo-{os.getpid()}")
+        email, password = demo_staff_account(database, catalog)
     # One secret for both gunicorn workers (sessions signed by one are read by the other);
     # the demo serves plain http on loopback, so its cookie cannot be Secure-only.
     settings = {

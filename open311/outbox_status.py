@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case, func, select, type_coerce
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from .db import UTCDateTime, utcnow
 from .models import Delivery, DestinationState
@@ -112,3 +112,11 @@ def _age(seconds: float | None) -> str:
     if whole < 7200:
         return f"{whole // 60}m{whole % 60:02d}s"
     return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def newest_deliveries(session: Session, state: str | None, limit: int) -> list[Delivery]:
+    """Deliveries newest first, in one state or all (`open311 outbox list`)."""
+    stmt = select(Delivery).options(selectinload(Delivery.request)).order_by(Delivery.id.desc())
+    if state:
+        stmt = stmt.where(Delivery.state == state)
+    return list(session.scalars(stmt.limit(limit)))

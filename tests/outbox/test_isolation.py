@@ -180,3 +180,36 @@ def test_retrying_one_delivery_lifts_only_its_destinations_pause(
     assert state(database, "health").consecutive_failures == 9
     [row] = rows(database)
     assert row.state == "pending" and row.attempts == 0
+
+
+def test_outbox_retry_command_touches_only_what_it_retries(
+    client, submit_key, database, outbox, backend, db_url
+):
+    from click.testing import CliRunner
+
+    from open311.cli import main
+    from tests.support.plugin import DELIVERY_CONFIG
+
+    backend.mode = "reject400"
+    post(client, submit_key, 2)
+    outbox.run_once()
+    first, second = rows(database)
+    assert first.state == second.state == "dead"
+    until = utcnow() + timedelta(minutes=10)
+    with database.write() as session, session.begin():
+        for name in ("works", "health"):
+            session.get(DestinationState, name).paused_until = until
+            session.get(DestinationState, name).consecutive_failures = 9
+    env = {
+        "OPEN311_DATABASE_URL": db_url,
+        "OPEN311_CONFIG": str(DELIVERY_CONFIG),
+        "TEST_BACKEND_URL": backend.url,
+    }
+    result = CliRunner().invoke(main, ["outbox", "retry", str(first.id)], env=env)
+    assert result.exit_code == 0, result.output
+    first, second = rows(database)
+    assert (first.state, first.attempts) == ("pending", 0)
+    assert (second.state, second.attempts) == ("dead", 1)  # the other dead one stays dead
+    assert state(database, "works").paused_until is None
+    assert state(database, "health").paused_until == until  # another destination: untouched
+    assert state(database, "health").consecutive_failures == 9
