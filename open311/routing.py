@@ -68,6 +68,20 @@ class AreaIndex:
         hits = self._tree.query(shapely.Point(long, lat), predicate="intersects")
         return frozenset().union(*(self._names[i] for i in hits)) if len(hits) else frozenset()
 
+    def outlines_within(
+        self, bounds: tuple[float, float, float, float]
+    ) -> list[tuple[str, shapely.Geometry]]:
+        """Every polygon that crosses the box (west, south, east, north), with its most
+        specific title (a feature of an area before the area), for drawing maps."""
+        if self._tree is None:
+            return []
+        hits = self._tree.query(shapely.box(*bounds), predicate="intersects")
+        found = []
+        for i in sorted(int(h) for h in hits):
+            label = max(self._names[i], key=lambda name: (":" in name, name))
+            found.append((self.titles.get(label, label), self._geoms[i]))
+        return found
+
     def geometry(self, name: str) -> shapely.Geometry | None:
         """Every polygon that carries the name, as one geometry (None if there is none)."""
         parts = [g for g, labels in zip(self._geoms, self._names, strict=True) if name in labels]

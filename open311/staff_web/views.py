@@ -45,6 +45,7 @@ from schemas.staff import (
 from .. import queue
 from ..api.params import gateway
 from ..audit import record_event, record_reads
+from ..maps import MapPoint, map_view
 from ..models import ServiceRequest
 from ..staff_accounts import SignInRefused, StaffMember, active_member, colleagues, sign_in
 from ..web import page_headers
@@ -225,6 +226,7 @@ def queue_page() -> str:
         people = colleagues(s, member.agency)
     filters = {k: v for k, v in params.items() if k != "page"}
     pages = max(1, -(-total // q.page_size))
+    located = [r for r in body if r["status"] == "open" and r["lat"] is not None]
     return render_template(
         "staff/queue.html",
         rows=body,
@@ -241,8 +243,19 @@ def queue_page() -> str:
         ),
         csv_url=url_for("staff_web.queue_csv") + "?" + urlencode(filters),
         here=request.full_path.rstrip("?"),
-        located=[r for r in body if r["status"] == "open" and r["lat"] is not None],
+        located=located,
+        map=map_view(
+            [
+                MapPoint(r["lat"], r["long"], r["service_request_id"], _report_href(r))
+                for r in located
+            ],
+            gw.router.index.outlines_within,
+        ),
     )
+
+
+def _report_href(row: dict[str, Any]) -> str:
+    return url_for("staff_web.report_page", public_id=row["service_request_id"])
 
 
 def _csv_cell(value: Any) -> str:
