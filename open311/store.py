@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, and_, or_, select, true, update
 from sqlalchemy.orm import Session, selectinload
 
 from .catalog import Service
 from .db import insert_ignoring_conflicts, utcnow
 from .geo import box_around, distance_to
+from .keys import Caller
 from .models import (
     Delivery,
     IdCounter,
@@ -153,14 +154,27 @@ class RequestQuery:
     sort: str = "-requested_datetime"  # or requested_datetime, -updated_datetime, updated_...
     include_private: bool = False
     private_agency: str | None = None  # a staff caller sees this agency's private reports
+    own_key_id: int | None = None  # the caller's key: its own private reports are shown too
 
 
-def listed() -> Any:
-    """What may be listed under its id to anyone: not private, not blackbox (its app was
-    answered with no id, so none is handed out later), and not a batch report whose token
-    has not resolved yet (its id would reach readers before the app that filed it)."""
+def widen_for(q: RequestQuery, who: Caller | None) -> None:
+    """What a key adds to the public view: an admin key every report, a staff key its
+    agency's private reports, and any key the private reports it filed itself (which the
+    answer then reduces to status and public notes, see schemas/output.py)."""
+    if who is None:
+        return
+    q.own_key_id = who.key_id
+    if who.role == "admin":
+        q.include_private = True
+    elif who.role == "staff":
+        q.private_agency = who.agency
+
+
+def _followable() -> Any:
+    """Not blackbox (its app was answered with no id, so none is handed out later), and
+    not a batch report whose token has not resolved yet (its id would reach readers
+    before the app that filed it)."""
     return and_(
-        ServiceRequest.private.is_(False),
         or_(ServiceRequest.service_type.is_(None), ServiceRequest.service_type != "blackbox"),
         or_(
             ServiceRequest.token.is_(None),
@@ -169,14 +183,25 @@ def listed() -> Any:
     )
 
 
-def _visible(stmt: Select[Any], q: RequestQuery) -> Select[Any]:
+def listed() -> Any:
+    """What may be listed under its id to anyone: public and followable."""
+    return and_(ServiceRequest.private.is_(False), _followable())
+
+
+def visible(q: RequestQuery) -> Any:
+    """The reports `q`'s caller may see (a WHERE clause), for listings and the feed."""
     if q.include_private:
-        return stmt
+        return true()
+    seen = [listed()]
     if q.private_agency:
-        return stmt.where(
-            or_(listed(), ServiceRequest.deliveries.any(Delivery.destination == q.private_agency))
-        )
-    return stmt.where(listed())
+        seen.append(ServiceRequest.deliveries.any(Delivery.destination == q.private_agency))
+    if q.own_key_id is not None:
+        seen.append(and_(ServiceRequest.api_key_id == q.own_key_id, _followable()))
+    return or_(*seen)
+
+
+def _visible(stmt: Select[Any], q: RequestQuery) -> Select[Any]:
+    return stmt.where(visible(q))
 
 
 def find_requests(session: Session, q: RequestQuery) -> list[ServiceRequest]:
@@ -261,9 +286,13 @@ def get_request(
     *,
     include_private: bool = False,
     private_agency: str | None = None,
+    own_key_id: int | None = None,
 ) -> ServiceRequest | None:
     q = RequestQuery(
-        jurisdiction_id="", include_private=include_private, private_agency=private_agency
+        jurisdiction_id="",
+        include_private=include_private,
+        private_agency=private_agency,
+        own_key_id=own_key_id,
     )
     stmt = _visible(select(ServiceRequest).where(ServiceRequest.public_id == public_id), q)
     return session.scalar(stmt)
@@ -307,13 +336,13 @@ class UpdateQuery:
     end: datetime
     after: str | None = None  # the public id of the last entry the client saw
     limit: int = MAX_RESULTS
+    viewer: RequestQuery | None = None  # who asks (widen_for); None: the public
 
 
-def _visible_updates(stmt: Select[Any]) -> Select[Any]:
-    """Which updates the feed shows: those of reports listed to anyone (`listed`). The one
-    place to widen it (a caller's own private reports, say) without touching the order or
-    the ids."""
-    return stmt.where(listed())
+def _visible_updates(stmt: Select[Any], viewer: RequestQuery | None) -> Select[Any]:
+    """Which updates the feed shows: those of the reports the caller may see, as in GET
+    requests (`visible`; the public: `listed`), without touching the order or the ids."""
+    return stmt.where(listed() if viewer is None else visible(viewer))
 
 
 def find_updates(session: Session, q: UpdateQuery) -> list[tuple[RequestUpdate, str | None]]:
@@ -324,7 +353,9 @@ def find_updates(session: Session, q: UpdateQuery) -> list[tuple[RequestUpdate, 
     base = select(RequestUpdate, ServiceRequest.public_id).join(
         ServiceRequest, ServiceRequest.id == RequestUpdate.request_id
     )
-    base = _visible_updates(base.where(ServiceRequest.jurisdiction_id == q.jurisdiction_id))
+    base = _visible_updates(
+        base.where(ServiceRequest.jurisdiction_id == q.jurisdiction_id), q.viewer
+    )
     stmt = base.where(
         RequestUpdate.updated_datetime >= q.start, RequestUpdate.updated_datetime <= q.end
     )

@@ -132,12 +132,17 @@ class NoteSchema(_Out):
         return "closed" if update.status == "closed" else "activity"
 
 
+def _history_notes(request: Any) -> list[dict[str, Any]]:
+    """A report's history (`history`, set by the view) as public notes."""
+    return NoteSchema(many=True).dump(getattr(request, "history", []))
+
+
 class ExtendedRequestSchema(RequestSchema):
     """`extensions=true`: the Chicago/CitySDK extras, still free of personal data."""
 
     extended_attributes = fields.Method("_extended")
     attributes = fields.Method("_attributes")
-    notes = fields.Method("_notes")
+    notes = fields.Function(_history_notes)
 
     def _attributes(self, request: Any) -> list[dict[str, str]]:
         # A list of {code, value} (as San Francisco's extension has it) rather than a map:
@@ -155,8 +160,27 @@ class ExtendedRequestSchema(RequestSchema):
             "media_urls": list(request.media_urls or []),
         }
 
-    def _notes(self, request: Any) -> list[dict[str, Any]]:
-        return NoteSchema(many=True).dump(getattr(request, "history", []))
+
+# A private report shown to the key that filed it: how it is going, never what it says or
+# where (an app's key serves every user of the app). A whitelist over RequestSchema's fields.
+FOLLOWED_FIELDS = (
+    "service_request_id",
+    "status",
+    "status_notes",
+    "service_name",
+    "service_code",
+    "agency_responsible",
+    "requested_datetime",
+    "updated_datetime",
+    "expected_datetime",
+)
+
+
+def followed_private_schema(extensions: bool = False) -> Schema:
+    """The followed view; with `extensions`, the public notes of its history too."""
+    if extensions:
+        return ExtendedRequestSchema(only=(*FOLLOWED_FIELDS, "notes"))
+    return RequestSchema(only=FOLLOWED_FIELDS)
 
 
 class RequestUpdateSchema(_Out):

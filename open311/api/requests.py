@@ -12,7 +12,13 @@ from sqlalchemy.exc import IntegrityError
 
 from schemas.attributes import attribute_schema, prepare
 from schemas.errors import parameter_lines
-from schemas.output import CreatedSchema, ExtendedRequestSchema, RequestSchema, TokenSchema
+from schemas.output import (
+    CreatedSchema,
+    ExtendedRequestSchema,
+    RequestSchema,
+    TokenSchema,
+    followed_private_schema,
+)
 from schemas.personal import PERSONAL_FIELDS
 from schemas.requests import (
     DEFAULT_RADIUS_M,
@@ -41,6 +47,7 @@ from ..store import (
     get_request,
     history_for,
     token_resolved,
+    widen_for,
 )
 from .media import photo_url, photos_from_request, record_photos
 from .params import caller, gateway, items, jurisdiction, load, presented_key
@@ -168,12 +175,18 @@ def _dump(
         for row in rows:
             row.history = history.get(row.id, [])
     public_schema = ExtendedRequestSchema() if extensions else RequestSchema()
-    if who is None or who.role == "submit":
+    if who is None:
         return public_schema.dump(rows, many=True), []
     body, audited = [], []
     for row in rows:
-        own = who.role == "admin" or any(d.destination == who.agency for d in row.deliveries)
-        if own and extensions:
+        own = who.role == "admin" or (
+            who.role == "staff" and any(d.destination == who.agency for d in row.deliveries)
+        )
+        if row.private and not own:
+            # The key that filed it: an app key serves all its users, so it learns how the
+            # report is going and nothing the report says.
+            body.append(followed_private_schema(extensions).dump(row))
+        elif own and extensions:
             # The owning agency's staff, asking for extensions, see the reporter too.
             row.claimed_by = None
             body.append(StaffReportSchema().dump(row))
@@ -239,12 +252,8 @@ def _agency_name(given: str | None) -> str | None:
 
 
 def _apply_caller(q: RequestQuery) -> Caller | None:
-    """A staff key widens the view to its agency's private reports; admin to all."""
     who = caller()
-    if who is not None and who.role == "admin":
-        q.include_private = True
-    elif who is not None and who.role == "staff":
-        q.private_agency = who.agency
+    widen_for(q, who)
     return who
 
 
@@ -262,6 +271,7 @@ def one(service_request_id: str, fmt: str) -> Response:
             service_request_id,
             include_private=q.include_private,
             private_agency=q.private_agency,
+            own_key_id=q.own_key_id,
         )
         if row is None or (given and row.jurisdiction_id != given):
             raise APIError(404, "No service request with that service_request_id.")

@@ -12,8 +12,8 @@ from schemas.requests import MAX_FEED_PAGE, UpdatesQuerySchema
 from ..db import utcnow
 from ..errors import APIError
 from ..render import render
-from ..store import UnknownCursor, UpdateQuery, find_updates
-from .params import gateway, items, jurisdiction, load
+from ..store import RequestQuery, UnknownCursor, UpdateQuery, find_updates, widen_for
+from .params import caller, gateway, items, jurisdiction, load
 
 bp = Blueprint("updates", __name__)
 
@@ -32,7 +32,11 @@ def feed(fmt: str) -> Response:
         end=end,
         after=params.get("after"),
         limit=params.get("page_size", MAX_FEED_PAGE),
+        # The same view as GET requests: private reports only for the keys that may see
+        # them (an entry says only status and public notes, the same whitelist for all).
+        viewer=RequestQuery(jurisdiction_id=j.id),
     )
+    widen_for(q.viewer, caller())
     with gateway().db.read() as session:
         try:
             rows = find_updates(session, q)

@@ -237,6 +237,7 @@ def test_bodies_follow_the_input_schemas(
         (out_schemas.TokenSchema(), "Token"),
         (out_schemas.ExtendedRequestSchema(), "Request"),
         (out_schemas.NoteSchema(), "Note"),
+        (out_schemas.followed_private_schema(extensions=True), "FollowedRequest"),
         (out_schemas.RequestUpdateSchema(), "RequestUpdate"),
         (out_schemas.ErrorSchema(), "Error"),
         (staff_schemas.StaffReportSchema(), "StaffReport"),

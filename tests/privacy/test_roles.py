@@ -1,6 +1,7 @@
 """Keys and roles on the GeoReport endpoints: a staff key sees its own agency's private
 reports (and, with extensions=true, the reporter of its own agency's reports); another
-agency's staff key and a submit key see only the public record; an admin key sees all.
+agency's staff key and another app's submit key see only the public record (the key that
+filed a private report follows it: test_following.py); an admin key sees all.
 Every staff read of a private report or of personal fields is in the audit log, which
 `open311 audit` lists."""
 
@@ -85,14 +86,17 @@ def test_another_agencys_staff_see_only_the_public_record_and_their_own_reporter
     assert all("reporter" not in rows[rid] for rid in s.public_ids)
 
 
-def test_submit_keys_see_only_the_public_record(client: Any, scenario: Scenario, fmt: str) -> None:
-    s = scenario
-    rows = listed(client, fmt, s.submit_key, extensions="true")
+def test_other_apps_submit_keys_see_only_the_public_record(
+    client: Any, app: Any, scenario: Scenario, fmt: str
+) -> None:
+    # The key that filed the private reports follows them (tests/privacy/test_following.py).
+    s, key = scenario, make_key(app, "another-app")
+    rows = listed(client, fmt, key, extensions="true")
     assert set(s.public_ids + s.zoning_ids) <= set(rows)
     assert not set(s.private_ids) & set(rows)
     assert all("reporter" not in row and "private" not in row for row in rows.values())
     for rid in s.private_ids:
-        assert get(client, f"requests/{rid}.{fmt}", s.submit_key).status_code == 404
+        assert get(client, f"requests/{rid}.{fmt}", key).status_code == 404
 
 
 def test_admin_sees_everything(client: Any, app: Any, scenario: Scenario, fmt: str) -> None:

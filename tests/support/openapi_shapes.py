@@ -39,6 +39,15 @@ def assert_xml_shape(spec: dict[str, Any], element: Any, schema: Any, where: str
     """The element is named as the schema says, has every required child and no child the
     schema does not describe; wrapped lists hold elements of the item's name."""
     schema = deref(spec, schema)
+    if "anyOf" in schema:  # one of the branches fits (a list of requests or followed ones)
+        failures = []
+        for branch in schema["anyOf"]:
+            try:
+                assert_xml_shape(spec, element, branch, where)
+                return
+            except AssertionError as exc:
+                failures.append(exc)
+        raise AssertionError(where, failures)
     assert element.tag == schema["xml"]["name"], (where, element.tag)
     kinds = schema.get("type")
     kinds = kinds if isinstance(kinds, list) else [kinds]
