@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -179,6 +179,14 @@ def insert_ignoring_conflicts(session: Session, model: Any, index_elements: list
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(model).on_conflict_do_nothing(index_elements=index_elements)
+
+
+def changed_rows(result: object) -> int:
+    """How many rows an UPDATE or DELETE without RETURNING changed. Session.execute types
+    every result as a plain Result; for these statements it is a CursorResult, which counts."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"{type(result).__name__} does not count changed rows")
+    return result.rowcount
 
 
 def utcnow() -> datetime:

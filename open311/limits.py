@@ -5,8 +5,12 @@ own); a Redis URL in the configuration shares the counts across processes and ho
 from __future__ import annotations
 
 import hashlib
+import inspect
+from collections.abc import Callable
+from typing import TypeGuard
 
 from flask import Flask, request
+from flask.typing import ResponseReturnValue, RouteCallable
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -60,6 +64,11 @@ def _is_get() -> bool:
     return request.method in ("GET", "HEAD")
 
 
+def _plain_view(view: RouteCallable) -> TypeGuard[Callable[..., ResponseReturnValue]]:
+    """Every view of the gateway is a plain function; limiting wraps it as one."""
+    return not inspect.iscoroutinefunction(view)
+
+
 def install_limits(app: Flask, catalog: Catalog) -> Limiter | None:
     settings = catalog.gateway.rate_limits
     if not settings["enabled"] or app.config.get("RATELIMIT_ENABLED") is False:
@@ -84,6 +93,8 @@ def install_limits(app: Flask, catalog: Catalog) -> Limiter | None:
         # Health checks and scrapes come every few seconds from the same address.
         if endpoint == "static" or endpoint.startswith(("docs.", "ops.")):
             continue
+        if not _plain_view(view):
+            raise TypeError(f"{endpoint}: a coroutine view cannot be rate limited here")
         if endpoint == "staff_web.sign_in":
             app.view_functions[endpoint] = sign_in(read(view))
         elif endpoint == "requests.create":

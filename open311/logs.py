@@ -166,7 +166,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, ensure_ascii=False)
 
 
-class _GatewayHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _GatewayHandler(logging.StreamHandler[Any]):
     """The handler `configure_logging` installs, so a second call replaces it."""
 
 

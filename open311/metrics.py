@@ -185,7 +185,7 @@ def process_registry() -> Any:
     """What this process (and, under gunicorn, its siblings) counted."""
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)
         return registry
     return REGISTRY
 

@@ -75,6 +75,10 @@ class ServiceRequest(Base):
         "Delivery.app_update_id.is_(None))",
     )
 
+    def delivery_to(self, agency: str | None) -> Delivery | None:
+        """This agency's delivery of the report, if it is one of its destinations."""
+        return next((d for d in self.deliveries if d.destination == agency), None)
+
     __table_args__ = (
         Index("ix_request_public_listing", "jurisdiction_id", "private", "requested_datetime"),
         Index("ix_request_updated", "updated_datetime"),

@@ -34,7 +34,13 @@ from adapters.base import Adapter, DeliveryError, Receipt, Ticket
 
 from . import metrics
 from .catalog import Catalog
-from .db import Database, database_unavailable, insert_ignoring_conflicts, utcnow
+from .db import (
+    Database,
+    changed_rows,
+    database_unavailable,
+    insert_ignoring_conflicts,
+    utcnow,
+)
 from .delivery import ticket_for
 from .models import Delivery, DestinationState, RequestUpdate, ServiceRequest
 from .updates import Change, record_change
@@ -260,11 +266,13 @@ class Outbox:
     def renew(self) -> int:
         """Push the lease of every row this worker holds a full lease ahead."""
         with self.db.write() as session, session.begin():
-            return session.execute(
-                update(Delivery)
-                .where(Delivery.lease_owner == self.owner, Delivery.state == "inflight")
-                .values(lease_until=utcnow() + self.policy.lease)
-            ).rowcount
+            return changed_rows(
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.lease_owner == self.owner, Delivery.state == "inflight")
+                    .values(lease_until=utcnow() + self.policy.lease)
+                )
+            )
 
     def release(self, ids: Collection[int]) -> int:
         """Give claimed rows back untouched (not attempted): due as they were, the attempt
@@ -275,14 +283,16 @@ class Outbox:
 
         def write() -> int:
             with self.db.write() as session, session.begin():
-                return session.execute(
-                    held_by(self.owner, *ids).values(
-                        state="pending",
-                        lease_owner=None,
-                        lease_until=None,
-                        attempts=Delivery.attempts - 1,
+                return changed_rows(
+                    session.execute(
+                        held_by(self.owner, *ids).values(
+                            state="pending",
+                            lease_owner=None,
+                            lease_until=None,
+                            attempts=Delivery.attempts - 1,
+                        )
                     )
-                ).rowcount
+                )
 
         try:
             return self._through_outage(write)
@@ -356,9 +366,13 @@ class Outbox:
         the claim's time, which tests move forward)."""
         now = clock or utcnow()
         with self.db.write() as session, session.begin():
-            held = session.execute(
-                held_by(self.owner, delivery_id).values(lease_until=utcnow() + self.policy.lease)
-            ).rowcount
+            held = changed_rows(
+                session.execute(
+                    held_by(self.owner, delivery_id).values(
+                        lease_until=utcnow() + self.policy.lease
+                    )
+                )
+            )
             delivery = session.scalar(
                 select(Delivery)
                 .where(Delivery.id == delivery_id)
@@ -434,17 +448,19 @@ class Outbox:
     ) -> str:
         now = clock or utcnow()
         with self.db.write() as session, session.begin():
-            acked = session.execute(
-                held_by(self.owner, delivery_id).values(
-                    state="done",
-                    backend_id=receipt.backend_id,
-                    backend_token=receipt.backend_token,
-                    delivered_at=now,
-                    last_error=None,
-                    lease_owner=None,
-                    lease_until=None,
+            acked = changed_rows(
+                session.execute(
+                    held_by(self.owner, delivery_id).values(
+                        state="done",
+                        backend_id=receipt.backend_id,
+                        backend_token=receipt.backend_token,
+                        delivered_at=now,
+                        last_error=None,
+                        lease_owner=None,
+                        lease_until=None,
+                    )
                 )
-            ).rowcount
+            )
             if not acked:
                 # Someone else holds it now; their acknowledgement will count.
                 return LOST
@@ -515,11 +531,13 @@ class Outbox:
                 "next_attempt_at": now + timedelta(seconds=wait),
             }
         with self.db.write() as session, session.begin():
-            owned = session.execute(
-                held_by(self.owner, delivery_id).values(
-                    **values, lease_owner=None, lease_until=None
+            owned = changed_rows(
+                session.execute(
+                    held_by(self.owner, delivery_id).values(
+                        **values, lease_owner=None, lease_until=None
+                    )
                 )
-            ).rowcount
+            )
             if not owned:
                 return LOST
             if exc.retryable:

@@ -137,7 +137,7 @@ def owned(session: Session, agency: str, public_id: str) -> tuple[ServiceRequest
         .where(ServiceRequest.public_id == public_id)
         .options(selectinload(ServiceRequest.contact), selectinload(ServiceRequest.deliveries))
     )
-    delivery = next((d for d in row.deliveries if d.destination == agency), None) if row else None
+    delivery = row.delivery_to(agency) if row else None
     if row is None or delivery is None:
         raise NotFound("No report with that id for this agency.")
     return row, delivery
@@ -240,16 +240,6 @@ def history(session: Session, row: ServiceRequest, agency: str) -> list[Event]:
         )
     ]
     return sorted(events, key=lambda e: e.at)
-
-
-def mark_own(rows: list[ServiceRequest], agency: str) -> None:
-    """Put this agency's delivery facts on each row for the output schemas (claimed_by,
-    delivery_state, backend_id); the rows are not written back."""
-    for row in rows:
-        mine = next((d for d in row.deliveries if d.destination == agency), None)
-        row.claimed_by = mine.claimed_by if mine else None  # type: ignore[attr-defined]
-        row.delivery_state = mine.state if mine else None  # type: ignore[attr-defined]
-        row.backend_id = mine.backend_id if mine else None  # type: ignore[attr-defined]
 
 
 def services_seen(session: Session, agency: str) -> list[tuple[str, str]]:

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import CompoundSelect, delete, func, select, union
+from sqlalchemy import CompoundSelect, Select, delete, func, select, union
 from sqlalchemy.orm import Session
 
 from .db import utcnow
 from .models import ReporterContact, ServiceRequest, StaffNote
 
 
-def _expired(cutoff: datetime):  # type: ignore[no-untyped-def]
+def _expired(cutoff: datetime) -> Select[int]:
     return select(ServiceRequest.id).where(
         ServiceRequest.status == "closed", ServiceRequest.updated_datetime < cutoff
     )

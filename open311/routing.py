@@ -16,6 +16,7 @@ from pathlib import Path
 import shapely
 from shapely import STRtree
 from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 
 from .catalog import Area, Catalog, ConfigError, Route, Service
 
@@ -93,7 +94,7 @@ def file_geometry(path: Path) -> shapely.Geometry:
     return shapely.union_all([geom for geom, _ in _features(path)])
 
 
-def _features(path: Path) -> list[tuple[shapely.Geometry, dict]]:
+def _features(path: Path) -> list[tuple[BaseGeometry, dict]]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

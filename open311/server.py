@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
 
 
-class GatewayLogger(Logger):  # type: ignore[misc]
+class GatewayLogger(Logger):
     """gunicorn's error and access lines go through the process's own logging set-up
     (`open311.logs.configure_logging`: text or JSON, redacted) instead of handlers of
     their own, so every line of a process has one shape."""
@@ -24,7 +25,7 @@ class GatewayLogger(Logger):  # type: ignore[misc]
             log.propagate = True
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
+class _Gunicorn(BaseApplication):
     def __init__(self, settings: dict[str, Any], options: dict[str, Any]) -> None:
         self.settings = settings
         self.options = options
@@ -43,12 +44,14 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         _SafeReloadArbiter(self).run()
 
 
-class _SafeReloadArbiter(Arbiter):  # type: ignore[misc]
+class _SafeReloadArbiter(Arbiter):
     """SIGHUP reloads the configuration: new workers start on the file, the old ones stop
     once they are idle. The file is first built here, as start-up builds it
     (`startup.build_parts`): a broken file is refused with its problems logged, and the
     workers keep serving the configuration they have (without this, gunicorn would start
     workers that cannot boot and then stop altogether)."""
+
+    app: _Gunicorn  # gunicorn types it as any BaseApplication; ours is always this one
 
     def handle_hup(self) -> None:
         from . import config_path
@@ -62,10 +65,14 @@ class _SafeReloadArbiter(Arbiter):  # type: ignore[misc]
             parts_ok = True
         except ConfigError as exc:
             parts_ok = False
-            self.log.error("reload refused, still serving the running configuration: %s", exc)
+            _error_log.error("reload refused, still serving the running configuration: %s", exc)
         if parts_ok:
             super().handle_hup()
 
+
+# gunicorn's own error logger (GatewayLogger sends it through the process's set-up), which
+# is there from start-up on, unlike the arbiter's `log` attribute.
+_error_log = logging.getLogger("gunicorn.error")
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -110,7 +117,7 @@ def _child_exit(server: Any, worker: Any) -> None:
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+        multiprocess.mark_process_dead(worker.pid)
 
 
 def run_gunicorn(

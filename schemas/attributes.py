@@ -7,16 +7,23 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from marshmallow import EXCLUDE, Schema, fields, validate
+from marshmallow.types import ErrorMessages
 
 from .fields import FiniteFloat, Text, W3CDateTime
 
 
 class AttributeLike(Protocol):
-    code: str
-    datatype: str
-    required: bool
-    variable: bool
-    description: str
+    # Read-only, so the catalogue's frozen Attribute dataclass satisfies it.
+    @property
+    def code(self) -> str: ...
+    @property
+    def datatype(self) -> str: ...
+    @property
+    def required(self) -> bool: ...
+    @property
+    def variable(self) -> bool: ...
+    @property
+    def description(self) -> str: ...
 
     @property
     def keys(self) -> frozenset[str]: ...
@@ -24,7 +31,7 @@ class AttributeLike(Protocol):
 
 def _field(attribute: AttributeLike) -> fields.Field:
     required = attribute.required and attribute.variable
-    messages = {"required": f"{attribute.code} is required: {attribute.description}"}
+    messages: ErrorMessages = {"required": f"{attribute.code} is required: {attribute.description}"}
     kind = attribute.datatype
     if kind == "number":
         return FiniteFloat(required=required, error_messages=messages)

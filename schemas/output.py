@@ -3,6 +3,7 @@ which is what keeps personal data out of public answers."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from marshmallow import Schema, fields
@@ -132,17 +133,20 @@ class NoteSchema(_Out):
         return "closed" if update.status == "closed" else "activity"
 
 
-def _history_notes(request: Any) -> list[dict[str, Any]]:
-    """A report's history (`history`, set by the view) as public notes."""
-    return NoteSchema(many=True).dump(getattr(request, "history", []))
-
-
 class ExtendedRequestSchema(RequestSchema):
-    """`extensions=true`: the Chicago/CitySDK extras, still free of personal data."""
+    """`extensions=true`: the Chicago/CitySDK extras, still free of personal data.
+    `history` holds each report's public updates by its row id (store.history_for); a
+    report not in it has no notes."""
 
     extended_attributes = fields.Method("_extended")
     attributes = fields.Method("_attributes")
-    notes = fields.Function(_history_notes)
+    notes = fields.Method("_notes")
+
+    def __init__(
+        self, *, history: Mapping[int, Sequence[Any]] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.history = history or {}
 
     def _attributes(self, request: Any) -> list[dict[str, str]]:
         # A list of {code, value} (as San Francisco's extension has it) rather than a map:
@@ -160,6 +164,9 @@ class ExtendedRequestSchema(RequestSchema):
             "media_urls": list(request.media_urls or []),
         }
 
+    def _notes(self, request: Any) -> list[dict[str, Any]]:
+        return NoteSchema(many=True).dump(self.history.get(request.id, []))
+
 
 # A private report shown to the key that filed it: how it is going, never what it says or
 # where (an app's key serves every user of the app). A whitelist over RequestSchema's fields.
@@ -176,23 +183,35 @@ FOLLOWED_FIELDS = (
 )
 
 
-def followed_private_schema(extensions: bool = False) -> Schema:
+def followed_private_schema(
+    extensions: bool = False, history: Mapping[int, Sequence[Any]] | None = None
+) -> Schema:
     """The followed view; with `extensions`, the public notes of its history too."""
     if extensions:
-        return ExtendedRequestSchema(only=(*FOLLOWED_FIELDS, "notes"))
+        return ExtendedRequestSchema(only=(*FOLLOWED_FIELDS, "notes"), history=history)
     return RequestSchema(only=FOLLOWED_FIELDS)
 
 
 class RequestUpdateSchema(_Out):
-    """mySociety's servicerequestupdates feed."""
+    """mySociety's servicerequestupdates feed. `public_ids` maps each update's request row
+    id to the report's public id."""
 
     update_id = fields.String(attribute="public_id")
-    service_request_id = fields.String()
+    service_request_id = fields.Method("_public_id")
     status = fields.String()
     updated_datetime = W3CDateTime()
     description = fields.String(attribute="status_notes", allow_none=True)
-    media_url = fields.String(allow_none=True)
+    media_url = fields.Constant(None)  # updates carry no media of their own here
     external_status_code = fields.String(attribute="detailed_status", allow_none=True)
+
+    def __init__(
+        self, *, public_ids: Mapping[int, str | None] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.public_ids = public_ids or {}
+
+    def _public_id(self, update: Any) -> str | None:
+        return self.public_ids[update.request_id]
 
 
 class ErrorSchema(_Out):

@@ -3,6 +3,7 @@ fields, so they are only ever used behind a staff or admin key (and audited)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
@@ -39,16 +40,27 @@ class ContactOutSchema(Schema):
         include = {name: fields.String(allow_none=True) for name in PERSONAL_FIELDS}  # noqa: RUF012
 
 
+def _own_delivery(request: Any, agency: str | None) -> Any:
+    """The report's delivery to `agency` (open311/models.py `delivery_to`), or None."""
+    return request.delivery_to(agency) if agency else None
+
+
 class StaffReportSchema(ExtendedRequestSchema):
-    """What the owning agency's staff see: the public record, the answers, the reporter."""
+    """What the owning agency's staff see: the public record, the answers, the reporter.
+    `agency`: whose delivery `claimed_by` comes from (none: null)."""
 
     private = fields.Boolean()
     jurisdiction_id = fields.String()
     reporter = fields.Nested(ContactOutSchema, attribute="contact", allow_none=True)
     claimed_by = fields.Method("_claimed_by")
 
+    def __init__(self, *, agency: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.agency = agency
+
     def _claimed_by(self, request: Any) -> str | None:
-        return getattr(request, "claimed_by", None)
+        own = _own_delivery(request, self.agency)
+        return own.claimed_by if own else None
 
 
 class WebhookUpdateSchema(Schema):
@@ -155,10 +167,26 @@ class QueueRowSchema(RequestSchema):
         exclude = ("status_notes", "description", "service_notice", "address_id", "media_url")
 
     private = fields.Boolean()
-    # Set on the row by open311/queue.py `mark_own()`: this agency's delivery of it.
-    claimed_by = fields.String(allow_none=True)
-    delivery_state = fields.String(allow_none=True)
-    backend_id = fields.String(allow_none=True)
+    # From `agency`'s delivery of the report.
+    claimed_by = fields.Method("_claimed_by")
+    delivery_state = fields.Method("_delivery_state")
+    backend_id = fields.Method("_backend_id")
+
+    def __init__(self, *, agency: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.agency = agency
+
+    def _claimed_by(self, request: Any) -> str | None:
+        own = _own_delivery(request, self.agency)
+        return own.claimed_by if own else None
+
+    def _delivery_state(self, request: Any) -> str | None:
+        own = _own_delivery(request, self.agency)
+        return own.state if own else None
+
+    def _backend_id(self, request: Any) -> str | None:
+        own = _own_delivery(request, self.agency)
+        return own.backend_id if own else None
 
 
 class DeliveryOutSchema(Schema):
@@ -184,7 +212,15 @@ class EventOutSchema(Schema):
 
 
 class StaffPageReportSchema(StaffReportSchema):
-    """One report on the staff page: the staff API's view, its deliveries and history."""
+    """One report on the staff page: the staff API's view, its deliveries and history
+    (`events`: open311/queue.py `history`)."""
 
     deliveries = fields.List(fields.Nested(DeliveryOutSchema))
-    events = fields.List(fields.Nested(EventOutSchema))
+    events = fields.Method("_events")
+
+    def __init__(self, *, events: Sequence[Any] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.timeline = events
+
+    def _events(self, request: Any) -> list[dict[str, Any]]:
+        return EventOutSchema(many=True).dump(self.timeline)

@@ -13,6 +13,7 @@ from importlib import resources
 
 from flask import Blueprint, Response, request, url_for
 from markupsafe import escape
+from werkzeug.wrappers import Response as BaseResponse
 
 bp = Blueprint("docs", __name__)
 
@@ -63,7 +64,7 @@ def spec_bytes() -> bytes:
 
 
 @bp.get("/openapi.yaml")
-def openapi_yaml() -> Response:
+def openapi_yaml() -> BaseResponse:
     response = Response(spec_bytes(), content_type=YAML_TYPE)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.add_etag()

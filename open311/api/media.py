@@ -115,5 +115,5 @@ def photo(key: str) -> Any:
     else:
         response.headers["Cache-Control"] = "public, max-age=86400"
         response.add_etag()
-        response = response.make_conditional(request)
+        return response.make_conditional(request)
     return response

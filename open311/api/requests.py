@@ -170,11 +170,8 @@ def _dump(
     rows: list[Any], extensions: bool, session: Any, who: Caller | None
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The answer, and the ids a staff caller was shown privately (for the audit log)."""
-    if extensions:
-        history = history_for(session, rows)
-        for row in rows:
-            row.history = history.get(row.id, [])
-    public_schema = ExtendedRequestSchema() if extensions else RequestSchema()
+    history = history_for(session, rows) if extensions else {}
+    public_schema = ExtendedRequestSchema(history=history) if extensions else RequestSchema()
     if who is None:
         return public_schema.dump(rows, many=True), []
     body, audited = [], []
@@ -185,11 +182,11 @@ def _dump(
         if row.private and not own:
             # The key that filed it: an app key serves all its users, so it learns how the
             # report is going and nothing the report says.
-            body.append(followed_private_schema(extensions).dump(row))
+            body.append(followed_private_schema(extensions, history).dump(row))
         elif own and extensions:
-            # The owning agency's staff, asking for extensions, see the reporter too.
-            row.claimed_by = None
-            body.append(StaffReportSchema().dump(row))
+            # The owning agency's staff, asking for extensions, see the reporter too (and
+            # no claim: that is the staff API's).
+            body.append(StaffReportSchema(history=history).dump(row))
         else:
             body.append(public_schema.dump(row))
         if own and (row.private or (extensions and row.contact is not None)):

@@ -44,8 +44,8 @@ def feed(fmt: str) -> Response:
             raise APIError(
                 400, "Unknown after: give the update_id of an entry of this feed."
             ) from exc
-        for update, public_id in rows:
-            update.service_request_id = public_id
-            update.media_url = None  # updates carry no media of their own here
-        body = RequestUpdateSchema(many=True).dump([update for update, _ in rows])
+        public_ids = {update.request_id: public_id for update, public_id in rows}
+        body = RequestUpdateSchema(many=True, public_ids=public_ids).dump(
+            [update for update, _ in rows]
+        )
     return render(body, "service_request_updates", fmt)

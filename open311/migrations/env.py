@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from open311 import models  # noqa: F401  (registers the tables on Base.metadata)
-from open311.db import Base, make_engine
+from open311.db import Base, database_url, make_engine
 
 config = context.config
 
@@ -26,7 +26,8 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    # migrate.alembic_config sets the URL; the `alembic` command alone reads the gateway's own.
+    engine = make_engine(database_url(config.get_main_option("sqlalchemy.url")))
     with engine.connect() as conn:
         _run(conn)
     engine.dispose()

@@ -31,6 +31,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from schemas.staff import (
     AssignFormSchema,
@@ -70,7 +71,7 @@ CSV_COLUMNS = tuple(QueueRowSchema().fields)
 
 
 @bp.before_request
-def _guard() -> Response | None:
+def _guard() -> BaseResponse | None:
     if not current_app.config.get("STAFF_PAGES_ENABLED"):
         return _page_error(
             503, _("Staff sign-in is not set up on this gateway: set OPEN311_SECRET_KEY.")
@@ -116,7 +117,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.get("/")
-def home() -> Response:
+def home() -> BaseResponse:
     return redirect(url_for("staff_web.queue_page" if g.member else "staff_web.sign_in"))
 
 
@@ -150,7 +151,7 @@ def sign_in_page() -> Any:
 
 
 @bp.post("/sign-out")
-def sign_out() -> Response:
+def sign_out() -> BaseResponse:
     member = _member()
     with gateway().db.write() as s, s.begin():
         record_event(s, member.caller(), "staff.web.sign_out")
@@ -209,8 +210,7 @@ def _queue_rows(
     gw = gateway()
     with gw.db.read() as s:
         rows, total = queue.find_queue(s, gw.router, q, everything=everything)
-        queue.mark_own(rows, member.agency)
-        body = QueueRowSchema(many=True).dump(rows)
+        body = QueueRowSchema(many=True, agency=member.agency).dump(rows)
     _audit_rows(member, rows, action)
     return body, total
 
@@ -292,10 +292,8 @@ def report_page(public_id: str) -> str:
     gw = gateway()
     with gw.db.read() as s:
         row, delivery = queue.owned(s, member.agency, public_id)
-        row.history = []  # type: ignore[attr-defined]
-        row.claimed_by = delivery.claimed_by  # type: ignore[attr-defined]
-        row.events = queue.history(s, row, member.agency)  # type: ignore[attr-defined]
-        report = StaffPageReportSchema().dump(row)
+        events = queue.history(s, row, member.agency)
+        report = StaffPageReportSchema(agency=member.agency, events=events).dump(row)
         people = colleagues(s, member.agency)
         primary = delivery.primary
     service = gw.catalog.service(row.jurisdiction_id, row.service_code)
@@ -323,7 +321,7 @@ def _act(public_id: str, action: str, detail: str | None, work: Any) -> None:
         record_reads(s, member.caller(), action, [public_id], detail=detail)
 
 
-def _back(public_id: str) -> Response:
+def _back(public_id: str) -> BaseResponse:
     return redirect(url_for("staff_web.report_page", public_id=public_id))
 
 
@@ -333,7 +331,7 @@ def _may_assign(member: StaffMember, claimed_by: str | None) -> bool:
 
 
 @bp.post("/requests/<path:public_id>/claim")
-def claim(public_id: str) -> Response:
+def claim(public_id: str) -> BaseResponse:
     who = _member().caller()
     _act(public_id, "staff.web.claim", None, lambda s, row, d: queue.claim(d, who))
     flash(_("You have claimed %(id)s.", id=public_id))
@@ -402,7 +400,7 @@ def _status_word(status: str) -> str:
 
 
 @bp.post("/bulk")
-def bulk() -> Response:
+def bulk() -> BaseResponse:
     member = _member()
     back = _safe_next(request.form.get("back"))
     data, errors = _form(BulkFormSchema(), request.form)

@@ -108,8 +108,7 @@ def track(number: str) -> Any:
             return render_template("web/track_lookup.html", not_found=number), 404
         if row.private or by_token:
             return render_template("web/track_received.html", number=number)
-        row.history = history_for(session, [row]).get(row.id, [])
-        report = ExtendedRequestSchema().dump(row)
+        report = ExtendedRequestSchema(history=history_for(session, [row])).dump(row)
     return render_template("web/track.html", report=report, new=request.args.get("new") == "1")
 
 
