@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import shapely
+from shapely.geometry.base import BaseGeometry
 
-Outlines = Callable[[tuple[float, float, float, float]], list[tuple[str, shapely.Geometry]]]
+Outlines = Callable[[tuple[float, float, float, float]], list[tuple[str, BaseGeometry]]]
 
 WIDTH = 640.0  # SVG user units; the page scales it to the screen
 MARGIN = 0.08  # of the points' extent, on each side
@@ -95,9 +96,7 @@ def map_view(points: Sequence[MapPoint], outlines: Outlines) -> MapView | None:
     return MapView(WIDTH, round(span_y * units, 1), drawn, placed)
 
 
-def _path(
-    geometry: shapely.Geometry, x: Callable[[float], float], y: Callable[[float], float]
-) -> str:
+def _path(geometry: BaseGeometry, x: Callable[[float], float], y: Callable[[float], float]) -> str:
     rings = []
     for polygon in getattr(geometry, "geoms", [geometry]):
         if not isinstance(polygon, shapely.Polygon) or polygon.is_empty:

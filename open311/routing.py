@@ -71,7 +71,7 @@ class AreaIndex:
 
     def outlines_within(
         self, bounds: tuple[float, float, float, float]
-    ) -> list[tuple[str, shapely.Geometry]]:
+    ) -> list[tuple[str, BaseGeometry]]:
         """Every polygon that crosses the box (west, south, east, north), with its most
         specific title (a feature of an area before the area), for drawing maps."""
         if self._tree is None:
@@ -83,13 +83,13 @@ class AreaIndex:
             found.append((self.titles.get(label, label), self._geoms[i]))
         return found
 
-    def geometry(self, name: str) -> shapely.Geometry | None:
+    def geometry(self, name: str) -> BaseGeometry | None:
         """Every polygon that carries the name, as one geometry (None if there is none)."""
         parts = [g for g, labels in zip(self._geoms, self._names, strict=True) if name in labels]
         return shapely.union_all(parts) if parts else None
 
 
-def file_geometry(path: Path) -> shapely.Geometry:
+def file_geometry(path: Path) -> BaseGeometry:
     """The union of a GeoJSON file's polygons; ConfigError when it is not usable."""
     return shapely.union_all([geom for geom, _ in _features(path)])
 

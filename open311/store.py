@@ -339,7 +339,9 @@ class UpdateQuery:
     viewer: RequestQuery | None = None  # who asks (widen_for); None: the public
 
 
-def _visible_updates(stmt: Select[Any], viewer: RequestQuery | None) -> Select[Any]:
+def _visible_updates(
+    stmt: Select[RequestUpdate, str | None], viewer: RequestQuery | None
+) -> Select[RequestUpdate, str | None]:
     """Which updates the feed shows: those of the reports the caller may see, as in GET
     requests (`visible`; the public: `listed`), without touching the order or the ids."""
     return stmt.where(listed() if viewer is None else visible(viewer))

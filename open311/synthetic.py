@@ -24,10 +24,11 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import func, insert, select, text
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Table, func, insert, select, text
 
 from .catalog import Catalog, Service
-from .db import Database, utcnow
+from .db import Base, Database, utcnow
 from .models import Delivery, ServiceRequest
 from .routing import Destination, Router, file_geometry
 from .store import private_id, reserve_numbers
@@ -103,13 +104,13 @@ class _Places:
             self._pools[key] = self._draw(self._geometry(service))
         return self._pools[key]
 
-    def _geometry(self, service: Service) -> shapely.Geometry | None:
+    def _geometry(self, service: Service) -> BaseGeometry | None:
         if service.area is not None:
             return self._router.index.geometry(service.area)
         boundary = self._catalog.jurisdictions[service.jurisdiction].boundary
         return file_geometry(boundary) if boundary is not None else None
 
-    def _draw(self, geometry: shapely.Geometry | None) -> np.ndarray | None:
+    def _draw(self, geometry: BaseGeometry | None) -> np.ndarray | None:
         if geometry is None or geometry.is_empty:
             return None
         min_x, min_y, max_x, max_y = geometry.bounds
@@ -179,19 +180,24 @@ def seed(
             ids = _new_ids(session, len(rows))
             for rid, row in zip(ids, rows, strict=True):
                 row["id"] = rid
-            session.execute(insert(ServiceRequest.__table__), rows)
+            session.execute(insert(_table(ServiceRequest)), rows)
             deliveries = [
                 _delivery(rid, row, agency, primary)
                 for rid, row, destinations in zip(ids, rows, routes, strict=True)
                 for agency, primary in destinations
             ]
             if deliveries:
-                session.execute(insert(Delivery.__table__), deliveries)
+                session.execute(insert(_table(Delivery)), deliveries)
             result.deliveries += len(deliveries)
         done += size
         result.requests = done
         progress(size)
     return result
+
+
+def _table(model: type[Base]) -> Table:
+    """The model's table as a Core Table (the mapped class types it as any FromClause)."""
+    return Base.metadata.tables[model.__tablename__]
 
 
 def _new_ids(session: Any, count: int) -> list[int]:
@@ -254,7 +260,7 @@ def _report(
     prefix = catalog.jurisdictions[service.jurisdiction].id_prefix
     public_id = private_id(prefix) if service.private else f"{prefix}{numbers[prefix].pop()}"
     street = rng.choice(_STREETS)
-    row = {
+    row: dict[str, Any] = {
         "public_id": public_id,
         "token": None,
         "jurisdiction_id": service.jurisdiction,

@@ -26,17 +26,18 @@ def feed(fmt: str) -> Response:
     j = jurisdiction(params.get("jurisdiction_id"))
     end = params.get("end_date") or utcnow()
     start = params.get("start_date") or end - WINDOW
+    # The same view as GET requests: private reports only for the keys that may see them
+    # (an entry says only status and public notes, the same whitelist for all).
+    viewer = RequestQuery(jurisdiction_id=j.id)
+    widen_for(viewer, caller())
     q = UpdateQuery(
         jurisdiction_id=j.id,
         start=start,
         end=end,
         after=params.get("after"),
         limit=params.get("page_size", MAX_FEED_PAGE),
-        # The same view as GET requests: private reports only for the keys that may see
-        # them (an entry says only status and public notes, the same whitelist for all).
-        viewer=RequestQuery(jurisdiction_id=j.id),
+        viewer=viewer,
     )
-    widen_for(q.viewer, caller())
     with gateway().db.read() as session:
         try:
             rows = find_updates(session, q)
