@@ -25,6 +25,8 @@ from .startup import build_parts
 from .wsgi_fixes import MergeSlashes
 
 DEMO_CONFIG = Path(__file__).parent / "demo" / "config.yaml"
+# `open311 demo --region NAME`: a whole region's towns behind one front door.
+DEMO_REGIONS = {"connecticut": Path(__file__).parent / "demo" / "region-connecticut.yaml"}
 API_PREFIX = "/open311/v2"
 
 
@@ -71,10 +73,19 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     db = Database(database_url(settings.get("DATABASE_URL")), "open311-api")
     app.extensions["open311"] = Gateway(catalog=catalog, router=parts.router, db=db)
 
-    from .api import discovery, docs, ops, requests, services, staff, updates, webhook
+    from .api import coverage, discovery, docs, ops, requests, services, staff, updates, webhook
     from .metrics import install_request_metrics
 
-    for blueprint in (discovery.bp, services.bp, requests.bp, updates.bp, staff.bp, webhook.bp):
+    blueprints = (
+        discovery.bp,
+        services.bp,
+        requests.bp,
+        updates.bp,
+        staff.bp,
+        webhook.bp,
+        coverage.bp,
+    )
+    for blueprint in blueprints:
         app.register_blueprint(blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(docs.bp)
     app.register_blueprint(ops.bp)  # /healthz, /readyz, /metrics

@@ -7,6 +7,7 @@ and the problem, and the gateway does not start.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -103,6 +104,8 @@ class Area:
     key: str | None = None
     name: str | None = None
     origin: str | None = None  # the key that named the file, e.g. "areas[0].file", for messages
+    # Only the features whose property has this value (a region's town in a shared file).
+    match: tuple[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -202,16 +205,6 @@ def _resolve_file(source: Path, key_path: str, name: str) -> Path:
 def _build(source: Path, data: dict[str, Any]) -> Catalog:
     g = data["gateway"]
     changeset = g["changeset"] or _changeset_from(source)
-    gateway = Gateway(
-        contact=g["contact"],
-        key_service=g["key_service"],
-        default_jurisdiction=g["default_jurisdiction"]
-        or (data["jurisdictions"][0]["id"] if len(data["jurisdictions"]) == 1 else None),
-        endpoint_url=(g["endpoint_url"] or "").rstrip("/") or None,
-        endpoint_type=g["endpoint_type"],
-        changeset=changeset.astimezone(UTC),
-        rate_limits=dict(g["rate_limits"]),
-    )
     jurisdictions: dict[str, Jurisdiction] = {}
     areas: dict[str, Area] = {}
     for i, j in enumerate(data["jurisdictions"]):
@@ -234,49 +227,32 @@ def _build(source: Path, data: dict[str, Any]) -> Catalog:
             a["name"],
             f"areas[{i}].file",
         )
+    service_entries = list(data["services"])
+    for i, region in enumerate(data["regions"]):
+        service_entries += _expand_region(source, f"regions[{i}]", region, jurisdictions, areas)
+    default = g["default_jurisdiction"]
+    if default is not None and default not in jurisdictions:
+        raise ConfigError(
+            f"{source}: the configuration is not valid:\n  gateway.default_jurisdiction: "
+            f"Unknown jurisdiction {default!r}."
+        )
+    gateway = Gateway(
+        contact=g["contact"],
+        key_service=g["key_service"],
+        default_jurisdiction=default
+        or (next(iter(jurisdictions)) if len(jurisdictions) == 1 else None),
+        endpoint_url=(g["endpoint_url"] or "").rstrip("/") or None,
+        endpoint_type=g["endpoint_type"],
+        changeset=changeset.astimezone(UTC),
+        rate_limits=dict(g["rate_limits"]),
+    )
     agencies = {
         a["id"]: Agency(a["id"], a["name"], a["adapter"], a["settings"], a["webhook_secret"])
         for a in data["agencies"]
     }
     services: dict[tuple[str, str], Service] = {}
-    for s in data["services"]:
-        area = s["area"]
-        if area is None:
-            area = f"jurisdiction:{s['jurisdiction']}"
-            area = area if area in areas else None
-        elif area == "anywhere":
-            area = None
-        elif area == "jurisdiction":
-            area = f"jurisdiction:{s['jurisdiction']}"
-        service = Service(
-            code=s["code"],
-            jurisdiction=s["jurisdiction"],
-            name=s["name"],
-            description=s["description"],
-            agency=s["agency"],
-            type=s["type"],
-            group=s["group"],
-            keywords=_keywords(s),
-            service_notice=s["service_notice"],
-            visibility=s["visibility"],
-            contact=ContactRule(
-                s["contact"]["rule"], tuple(s["contact"]["needs"]), s["contact"]["any_of"]
-            ),
-            area=area,
-            attributes=tuple(
-                Attribute(
-                    code=a["code"],
-                    datatype=a["datatype"],
-                    description=a["description"],
-                    order=a["order"],
-                    required=a["required"],
-                    variable=a["variable"],
-                    datatype_description=a["datatype_description"],
-                    values=tuple(Value(v["key"], v["name"]) for v in a["values"]),
-                )
-                for a in sorted(s["attributes"], key=lambda a: a["order"])
-            ),
-        )
+    for s in service_entries:
+        service = _service(s, areas)
         services[(service.jurisdiction, service.code)] = service
     routes = [
         Route(
@@ -296,6 +272,124 @@ def _build(source: Path, data: dict[str, Any]) -> Catalog:
         for r in data["routes"]
     ]
     return Catalog(source, gateway, jurisdictions, agencies, areas, routes, services)
+
+
+def _slug(value: Any) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", str(value).lower()).strip("-")
+
+
+def _expand_region(
+    source: Path,
+    where: str,
+    region: dict[str, Any],
+    jurisdictions: dict[str, Jurisdiction],
+    areas: dict[str, Area],
+) -> list[dict[str, Any]]:
+    """Add one jurisdiction (and its boundary area) per feature of the region's file, in
+    file order; returns their service entries: the shared catalogue with each town's
+    overrides applied. Raises ConfigError naming the key path of what to fix."""
+    path = _resolve_file(source, f"{where}.boundaries", region["boundaries"])
+    problems: list[str] = []
+    id_key, name_key = region["id_property"], region["name_property"] or region["id_property"]
+    entries: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for n, props in enumerate(_feature_properties(source, f"{where}.boundaries", path)):
+        value = props.get(id_key)
+        if value is None or not _slug(value):
+            problems.append(f"{where}.id_property: feature {n} has no usable {id_key!r} value.")
+            continue
+        jid = region["id_format"].format(_slug(value))
+        if jid in jurisdictions:
+            what = "twice in the file" if jid in seen else "and as a jurisdiction"
+            problems.append(f"{where}.id_property: {jid!r} appears {what}.")
+            continue
+        seen.add(jid)
+        override = region["overrides"].get(jid) or {
+            "name": None,
+            "id_prefix": None,
+            "services": [],
+            "agencies": {},
+            "without": [],
+        }
+        name = override["name"] or region["name_format"].format(props.get(name_key, value))
+        jurisdictions[jid] = Jurisdiction(jid, name, path, override["id_prefix"] or "")
+        areas[f"jurisdiction:{jid}"] = Area(
+            f"jurisdiction:{jid}", path, None, name, f"{where}.boundaries", (id_key, value)
+        )
+        own = {s["code"]: s for s in override["services"]}
+        for shared in region["services"]:
+            if shared["code"] in override["without"] or shared["code"] in own:
+                continue
+            agency = override["agencies"].get(shared["code"], shared["agency"])
+            entries.append({**shared, "jurisdiction": jid, "agency": agency})
+        for mine in own.values():
+            agency = override["agencies"].get(mine["code"], mine["agency"])
+            entries.append({**mine, "jurisdiction": jid, "agency": agency})
+    for town in region["overrides"]:
+        if town not in seen:
+            example = next(iter(sorted(seen)), "none")
+            problems.append(
+                f"{where}.overrides.{town}: no feature of {region['boundaries']} has this id "
+                f"(ids look like {example!r})."
+            )
+    if problems:
+        lines = "\n".join(f"  {line}" for line in problems)
+        raise ConfigError(f"{source}: the configuration is not valid:\n{lines}")
+    return entries
+
+
+def _feature_properties(source: Path, key_path: str, path: Path) -> list[dict[str, Any]]:
+    # Only the properties here; routing reads the geometries (once per file) for its index.
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"{source}: {key_path}: {path}: not a readable GeoJSON file ({exc})."
+        ) from exc
+    features = doc.get("features") if isinstance(doc, dict) else None
+    if not isinstance(features, list):
+        raise ConfigError(f"{source}: {key_path}: {path}: a region needs a FeatureCollection.")
+    return [(f.get("properties") or {}) if isinstance(f, dict) else {} for f in features]
+
+
+def _service(s: dict[str, Any], areas: dict[str, Area]) -> Service:
+    area = s["area"]
+    if area is None:
+        area = f"jurisdiction:{s['jurisdiction']}"
+        area = area if area in areas else None
+    elif area == "anywhere":
+        area = None
+    elif area == "jurisdiction":
+        area = f"jurisdiction:{s['jurisdiction']}"
+    return Service(
+        code=s["code"],
+        jurisdiction=s["jurisdiction"],
+        name=s["name"],
+        description=s["description"],
+        agency=s["agency"],
+        type=s["type"],
+        group=s["group"],
+        keywords=_keywords(s),
+        service_notice=s["service_notice"],
+        visibility=s["visibility"],
+        contact=ContactRule(
+            s["contact"]["rule"], tuple(s["contact"]["needs"]), s["contact"]["any_of"]
+        ),
+        area=area,
+        attributes=tuple(
+            Attribute(
+                code=a["code"],
+                datatype=a["datatype"],
+                description=a["description"],
+                order=a["order"],
+                required=a["required"],
+                variable=a["variable"],
+                datatype_description=a["datatype_description"],
+                values=tuple(Value(v["key"], v["name"]) for v in a["values"]),
+            )
+            for a in sorted(s["attributes"], key=lambda a: a["order"])
+        ),
+    )
 
 
 def _keywords(service: dict[str, Any]) -> tuple[str, ...]:

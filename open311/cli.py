@@ -741,12 +741,26 @@ def _start_worker(obj: Context, extra_env: dict[str, str] | None = None) -> Any:
     show_default=True,
     help="Seconds until the simulated crews complete a work order.",
 )
+@click.option(
+    "--region",
+    type=click.Choice(["connecticut"]),
+    default=None,
+    help="Serve a whole region instead: every town of it, from its real boundaries.",
+)
 @pass_context
-def demo(obj: Context, host: str, port: int, workorders_port: int, auto_close_after: float) -> None:
-    """Serve the bundled demo: New Haven, its housing authority, Hamden and West Haven."""
+def demo(
+    obj: Context,
+    host: str,
+    port: int,
+    workorders_port: int,
+    auto_close_after: float,
+    region: str | None,
+) -> None:
+    """Serve the bundled demo: New Haven, its housing authority, Hamden and West Haven
+    (or, with --region connecticut, all 169 Connecticut towns)."""
     import subprocess
 
-    from . import DEMO_CONFIG, config_path
+    from . import DEMO_CONFIG, DEMO_REGIONS, config_path
     from .catalog import load_catalog
     from .keys import create_key
     from .server import taken_ports
@@ -765,7 +779,9 @@ def demo(obj: Context, host: str, port: int, workorders_port: int, auto_close_af
             "ports, e.g. open311 demo --port 8411 --workorders-port 8412."
         )
     # The one command that runs the bundled demo configuration (unless given another).
-    obj.config = obj.config or str(DEMO_CONFIG)
+    if region is not None and obj.config:
+        raise click.ClickException("Give --config or --region, not both.")
+    obj.config = obj.config or str(DEMO_REGIONS[region] if region else DEMO_CONFIG)
     _ensure_schema(obj)  # before the simulator starts: a failure leaves nothing running
     workorders_url = f"http://127.0.0.1:{workorders_port}"
     token = os.environ.get("OPEN311_DEMO_WORKORDERS_TOKEN", "demo-workorders-token")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .catalog import Catalog
 from .db import Database
@@ -14,3 +14,5 @@ class Gateway:
     catalog: Catalog
     router: Router
     db: Database
+    # jurisdictions.geojson, made on first request (it is the same until a reload).
+    coverage: bytes | None = field(default=None, repr=False)

@@ -31,6 +31,17 @@ class OutsideServiceArea(Exception):
         )
 
 
+class OutsideEveryJurisdiction(Exception):
+    """A located report without a jurisdiction_id falls in no served jurisdiction."""
+
+    def __init__(self, lat: float, long: float, served: int) -> None:
+        super().__init__(
+            f"The location ({lat}, {long}) is outside all {served} jurisdictions this gateway "
+            "serves (jurisdictions.geojson shows where it takes reports). Check the "
+            "coordinates (lat, long in WGS84) or send a jurisdiction_id."
+        )
+
+
 @dataclass(frozen=True)
 class Destination:
     agency: str
@@ -44,13 +55,25 @@ class AreaIndex:
         geoms = []
         names: list[frozenset[str]] = []
         self.titles: dict[str, str] = {}
+        self.sizes: dict[str, float] = {}
+        self.shapes: dict[str, list[shapely.Geometry]] = {}
+        # A region's 169 towns share one file: read and prepare it once.
+        files: dict[Path, list[tuple[shapely.Geometry, dict]]] = {}
         for area in areas.values():
             self.titles[area.id] = area.name or area.id
             try:
-                features = _features(area.file)
+                if area.file not in files:
+                    files[area.file] = _features(area.file)
             except ConfigError as exc:
                 # Name the key to fix as well as the file; Router adds the config file.
                 raise ConfigError(f"{area.origin or area.id}: {exc}") from exc
+            features = files[area.file]
+            if area.match is not None:
+                prop, value = area.match
+                features = [(g, p) for g, p in features if p.get(prop) == value]
+            self.shapes[area.id] = [g for g, _ in features]
+            # Planar area in degrees²: only ever compared with another nearby area's.
+            self.sizes[area.id] = sum(g.area for g, _ in features)
             for geom, props in features:
                 labels = {area.id}
                 if area.key is not None and props.get(area.key) is not None:
@@ -141,6 +164,12 @@ class Router:
             self.index = index or AreaIndex(catalog.areas)
         except ConfigError as exc:
             raise ConfigError(f"{catalog.source}: {exc}") from exc
+        # Boundary area id -> configuration order, the tie-break of jurisdictions_at.
+        self._order = {
+            f"jurisdiction:{j}": i
+            for i, j in enumerate(catalog.jurisdictions)
+            if f"jurisdiction:{j}" in self.index.sizes
+        }
         for service in catalog.services.values():
             if service.area is not None and service.area not in self.index.known:
                 raise ConfigError(
@@ -155,6 +184,31 @@ class Router:
                             f"{catalog.source}: routes[{i}].when.{where}: no polygon is "
                             f"named {name!r} (check the area's key property)."
                         )
+
+    def jurisdictions_at(self, lat: float, long: float) -> list[str]:
+        """The jurisdictions whose boundary holds the point, best first: the smallest
+        boundary first (an enclave before the town around it; on a shared border, the
+        smaller town), then configuration order. A point on a border counts as inside."""
+        found = [n for n in self.index.names_at(lat, long) if n in self._order]
+        found.sort(key=lambda n: (self.index.sizes[n], self._order[n]))
+        return [n.removeprefix("jurisdiction:") for n in found]
+
+    def locates(self) -> bool:
+        """Whether a point picks the jurisdiction: several are served, some with a boundary.
+        With one jurisdiction a point only decides whether a service covers it."""
+        return len(self.catalog.jurisdictions) > 1 and bool(self._order)
+
+    def jurisdiction_for(self, lat: float, long: float) -> str:
+        """The jurisdiction a located report without a jurisdiction_id goes to: the first
+        of `jurisdictions_at`, else a default jurisdiction that has no boundary (it takes
+        reports from anywhere). Raises OutsideEveryJurisdiction."""
+        found = self.jurisdictions_at(lat, long)
+        if found:
+            return found[0]
+        default = self.catalog.gateway.default_jurisdiction
+        if default is not None and self.catalog.jurisdictions[default].boundary is None:
+            return default
+        raise OutsideEveryJurisdiction(lat, long, len(self.catalog.jurisdictions))
 
     def areas_at(self, lat: float | None, long: float | None) -> frozenset[str]:
         if lat is None or long is None:

@@ -147,6 +147,48 @@ class JurisdictionSchema(_Strict):
     )
 
 
+class RegionOverrideSchema(_Strict):
+    """One town of a region, where it differs from the region's shared catalogue."""
+
+    name = fields.String(load_default=None, allow_none=True)
+    id_prefix = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9_-]*$", error="Use letters, digits, '_' or '-'."),
+    )
+    # Its own services: a code the shared catalogue has replaces that entry, a new code adds.
+    services = fields.List(fields.Nested(ServiceSchema), load_default=list)
+    # Its own agency for a service of the shared catalogue: {SERVICE_CODE: agency id}.
+    agencies = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict)
+    # Services of the shared catalogue this town does not take.
+    without = fields.List(fields.String(), load_default=list)
+
+
+class RegionSchema(_Strict):
+    """Many jurisdictions from one GeoJSON file: one per feature, all sharing a catalogue."""
+
+    boundaries = fields.String(required=True)  # GeoJSON file path
+    # The feature property whose value, made a slug ("New Haven" -> "new-haven"), is the
+    # jurisdiction id; `id_format` puts it in a pattern, e.g. "{}.ct.example".
+    id_property = fields.String(required=True, validate=validate.Length(min=1))
+    id_format = fields.String(
+        load_default="{}",
+        validate=validate.Regexp(r"^[^{}]*\{\}[^{}]*$", error="Use exactly one {} for the id."),
+    )
+    name_property = fields.String(load_default=None, allow_none=True)
+    name_format = fields.String(
+        load_default="{}",
+        validate=validate.Regexp(r"^[^{}]*\{\}[^{}]*$", error="Use exactly one {} for the name."),
+    )
+    services = fields.List(
+        fields.Nested(ServiceSchema), required=True, validate=validate.Length(min=1)
+    )
+    # Keyed by the generated jurisdiction id.
+    overrides = fields.Dict(
+        keys=fields.String(), values=fields.Nested(RegionOverrideSchema), load_default=dict
+    )
+
+
 class AreaSchema(_Strict):
     id = fields.String(required=True, validate=[validate.Length(min=1, max=100), CODE])
     file = fields.String(required=True)
@@ -220,9 +262,8 @@ class GatewaySchema(_Strict):
 
 class ConfigSchema(_Strict):
     gateway = fields.Nested(GatewaySchema, required=True)
-    jurisdictions = fields.List(
-        fields.Nested(JurisdictionSchema), required=True, validate=validate.Length(min=1)
-    )
+    jurisdictions = fields.List(fields.Nested(JurisdictionSchema), load_default=list)
+    regions = fields.List(fields.Nested(RegionSchema), load_default=list)
     areas = fields.List(fields.Nested(AreaSchema), load_default=list)
     agencies = fields.List(
         fields.Nested(AgencySchema), required=True, validate=validate.Length(min=1)
@@ -250,9 +291,12 @@ class ConfigSchema(_Strict):
         _unique(errors, "jurisdictions", jurisdictions)
         _unique(errors, "agencies", agencies)
         _unique(errors, "areas", areas)
+        if not jurisdictions and not data.get("regions"):
+            errors["jurisdictions"] = ["Configure at least one jurisdiction (or a region)."]
         gateway = data.get("gateway", {})
         default = gateway.get("default_jurisdiction")
-        if default is not None and default not in jurisdictions:
+        # A region's ids exist only once its file is read; the catalogue checks those.
+        if default is not None and default not in jurisdictions and not data.get("regions"):
             errors.setdefault("gateway", {})["default_jurisdiction"] = [
                 f"Unknown jurisdiction {default!r}; known: {', '.join(jurisdictions)}."
             ]
@@ -263,7 +307,7 @@ class ConfigSchema(_Strict):
             problems: dict[str, list[str]] = {}
             jurisdiction = (
                 service.get("jurisdiction")
-                or default
+                or (default if default in jurisdictions else None)
                 or (jurisdictions[0] if len(jurisdictions) == 1 else None)
             )
             if jurisdiction is None:
@@ -275,13 +319,13 @@ class ConfigSchema(_Strict):
                 if (jurisdiction, service["code"]) in seen:
                     problems["code"] = [f"Duplicate service code in {jurisdiction}."]
                 seen.add((jurisdiction, service["code"]))
-            if service.get("agency") not in agencies:
-                problems["agency"] = [f"Unknown agency {service.get('agency')!r}."]
-            area = service.get("area")
-            if area not in (None, "anywhere", "jurisdiction") and not _known_area(area, area_ids):
-                problems["area"] = [f"Unknown area {area!r}."]
+            problems.update(_service_references(service, agencies, area_ids))
             if problems:
                 errors.setdefault("services", {})[index] = problems
+        for index, region in enumerate(data.get("regions", [])):
+            problems = _region_references(region, agencies, area_ids)
+            if problems:
+                errors.setdefault("regions", {})[index] = problems
         codes = {s["code"] for s in services}
         groups = {s.get("group") for s in services}
         for index, route in enumerate(data.get("routes", [])):
@@ -306,6 +350,58 @@ class ConfigSchema(_Strict):
                 errors.setdefault("routes", {})[index] = problems
         if errors:
             raise ValidationError(errors)
+
+
+def _service_references(
+    service: dict[str, Any], agencies: list[str], area_ids: set[str]
+) -> dict[str, list[str]]:
+    problems: dict[str, list[str]] = {}
+    if service.get("agency") not in agencies:
+        problems["agency"] = [f"Unknown agency {service.get('agency')!r}."]
+    area = service.get("area")
+    if area not in (None, "anywhere", "jurisdiction") and not _known_area(area, area_ids):
+        problems["area"] = [f"Unknown area {area!r}."]
+    return problems
+
+
+def _region_references(
+    region: dict[str, Any], agencies: list[str], area_ids: set[str]
+) -> dict[str, Any]:
+    """A region's catalogue and its towns' overrides name known agencies, areas and codes.
+    Whether each override names a feature of the file is checked when the file is read."""
+    problems: dict[str, Any] = {}
+
+    def catalogue(key: str, services: list[dict[str, Any]]) -> None:
+        codes = [s["code"] for s in services]
+        for i, service in enumerate(services):
+            found = _service_references(service, agencies, area_ids)
+            if service.get("jurisdiction"):
+                found["jurisdiction"] = ["A region's services belong to each of its towns."]
+            if codes.count(service["code"]) > 1:
+                found["code"] = [f"Duplicate service code {service['code']!r}."]
+            if found:
+                problems.setdefault(key, {})[i] = found
+
+    catalogue("services", region["services"])
+    shared = {s["code"] for s in region["services"]}
+    for town, override in region["overrides"].items():
+        where: dict[str, Any] = {}
+        own = {s["code"] for s in override["services"]}
+        for code, agency in override["agencies"].items():
+            if code not in shared | own:
+                where.setdefault("agencies", {})[code] = [f"No service {code!r} in this town."]
+            elif agency not in agencies:
+                where.setdefault("agencies", {})[code] = [f"Unknown agency {agency!r}."]
+        unknown = [c for c in override["without"] if c not in shared]
+        if unknown:
+            where["without"] = [f"Not in the region's catalogue: {', '.join(map(repr, unknown))}."]
+        before = len(problems)
+        catalogue("_town", override["services"])
+        if len(problems) > before:
+            where["services"] = problems.pop("_town")
+        if where:
+            problems.setdefault("overrides", {})[town] = where
+    return problems
 
 
 def _known_area(name: str, area_ids: set[str]) -> bool:

@@ -43,6 +43,32 @@ class ServiceSchema(_Out):
         return ", ".join(service.keywords) or None
 
 
+class ExtendedServiceSchema(ServiceSchema):
+    """`extensions=true`: which jurisdiction takes the service (a point may pick it)."""
+
+    jurisdiction_id = fields.String(attribute="jurisdiction")
+
+
+class CoveragePropertiesSchema(_Out):
+    jurisdiction_id = fields.String(attribute="id")
+    name = fields.String()
+    services = fields.Integer()
+
+
+class CoverageFeatureSchema(_Out):
+    """One served jurisdiction in jurisdictions.geojson; geometry null when unbounded."""
+
+    type = fields.Constant("Feature")
+    id = fields.String()
+    geometry = fields.Dict(allow_none=True)
+    properties = fields.Nested(CoveragePropertiesSchema)
+
+
+class CoverageSchema(_Out):
+    type = fields.Constant("FeatureCollection")
+    features = fields.List(fields.Nested(CoverageFeatureSchema))
+
+
 class ValueOutSchema(_Out):
     key = fields.String()
     name = fields.String()

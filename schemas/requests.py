@@ -177,6 +177,7 @@ class DefinitionQuerySchema(_Lenient):
 
 class ServicesQuerySchema(_Lenient):
     jurisdiction_id = fields.String()
+    extensions = fields.Boolean()
     lat = FiniteFloat(validate=validate.Range(min=-90, max=90))
     long = FiniteFloat(validate=validate.Range(min=-180, max=180))
 

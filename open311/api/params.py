@@ -14,6 +14,7 @@ from ..catalog import Jurisdiction
 from ..errors import APIError
 from ..gateway import Gateway
 from ..keys import Caller, authenticate
+from ..routing import OutsideEveryJurisdiction
 
 
 def gateway() -> Gateway:
@@ -45,9 +46,19 @@ def load(schema: Schema, data: Any) -> dict[str, Any]:
         raise APIError(400, parameter_lines(exc.messages)) from exc
 
 
-def jurisdiction(given: str | None = None) -> Jurisdiction:
+def jurisdiction(
+    given: str | None = None, lat: float | None = None, long: float | None = None
+) -> Jurisdiction:
+    """The jurisdiction named, else the one whose boundary holds the point (several
+    served), else the default; 400 when none can be told, 404 for an unknown id."""
     catalog = gateway().catalog
     given = given if given is not None else first("jurisdiction_id")
+    router = gateway().router
+    if not given and lat is not None and long is not None and router.locates():
+        try:
+            return catalog.jurisdictions[router.jurisdiction_for(lat, long)]
+        except OutsideEveryJurisdiction as exc:
+            raise APIError(400, str(exc)) from exc
     if not given:
         default = catalog.gateway.default_jurisdiction
         if default is None:

@@ -74,7 +74,7 @@ def create(fmt: str) -> Response:
     if idempotency is not None and (replayed := _replay(who, idempotency, fmt)) is not None:
         return replayed
     data = load(CreateRequestSchema(), flat_params(pairs))
-    j = jurisdiction(data.get("jurisdiction_id"))
+    j = jurisdiction(data.get("jurisdiction_id"), data.get("lat"), data.get("long"))
     gw = gateway()
     service = gw.catalog.service(j.id, data["service_code"])
     if service is None:

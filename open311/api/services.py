@@ -6,6 +6,7 @@ from flask import Blueprint, Response
 
 from schemas.output import (
     ExtendedServiceDefinitionSchema,
+    ExtendedServiceSchema,
     ServiceDefinitionSchema,
     ServiceSchema,
 )
@@ -21,14 +22,16 @@ bp = Blueprint("services", __name__)
 @bp.get("/services.<any(json, xml):fmt>")
 def service_list(fmt: str) -> Response:
     query = load(ServicesQuerySchema(), dict(items()))
-    j = jurisdiction(query.get("jurisdiction_id"))
+    # Extension: with a point, only what can be reported there, in the jurisdiction the
+    # point picks when none is named (the one a POST from there would go to).
+    j = jurisdiction(query.get("jurisdiction_id"), query.get("lat"), query.get("long"))
     gw = gateway()
     services = gw.catalog.services_in(j.id)
     if "lat" in query:
-        # Extension: only what can be reported at this point.
         names = gw.router.areas_at(query["lat"], query["long"])
         services = [s for s in services if gw.router.covers(s, names, located=True)]
-    return render(ServiceSchema(many=True).dump(services), "services", fmt)
+    schema = ExtendedServiceSchema if query.get("extensions") else ServiceSchema
+    return render(schema(many=True).dump(services), "services", fmt)
 
 
 @bp.get("/services/<path:service_code>.<any(json, xml):fmt>")

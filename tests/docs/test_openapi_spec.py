@@ -120,9 +120,19 @@ def test_operation_ids_unique(spec: dict[str, Any]) -> None:
     assert len(ids) == len(set(ids))
 
 
+# Paths with one format only: GeoJSON, whose errors are the JSON error list.
+SINGLE_FORMAT = {f"{API_PREFIX}/jurisdictions.geojson": "application/geo+json"}
+
+
 def test_each_format_its_own_path_and_media_type(spec: dict[str, Any]) -> None:
     for path, method, op in operations(spec):
         if path in OPS_PATHS:
+            continue
+        if path in SINGLE_FORMAT:
+            for status, response in op["responses"].items():
+                content = set(deref(spec, response).get("content", {}))
+                wanted = {SINGLE_FORMAT[path]} if status == "200" else {MEDIA["json"]}
+                assert content == (set() if status == "304" else wanted), (path, status)
             continue
         fmt = Path(path).suffix.lstrip(".")
         assert fmt in FORMATS, path
@@ -170,7 +180,7 @@ def test_json_examples_match_their_schemas(spec: dict[str, Any]) -> None:
     for path, method, op in operations(spec):
         for response in op["responses"].values():
             for media_type, media in deref(spec, response).get("content", {}).items():
-                if media_type != "application/json":
+                if media_type not in ("application/json", "application/geo+json"):
                     continue
                 examples = [e["value"] for e in media.get("examples", {}).values()]
                 examples += [media["example"]] if "example" in media else []
@@ -242,7 +252,10 @@ def test_bodies_follow_the_input_schemas(
     [
         (out_schemas.DiscoverySchema(), "Discovery"),
         (out_schemas.DiscoveryEndpointSchema(), "DiscoveryEndpoint"),
-        (out_schemas.ServiceSchema(), "Service"),
+        (out_schemas.ExtendedServiceSchema(), "Service"),
+        (out_schemas.CoverageSchema(), "Coverage"),
+        (out_schemas.CoverageFeatureSchema(), "CoverageFeature"),
+        (out_schemas.CoveragePropertiesSchema(), "CoverageProperties"),
         (out_schemas.AttributeOutSchema(), "Attribute"),
         (out_schemas.ValueOutSchema(), "AttributeValue"),
         (out_schemas.CreatedSchema(), "CreatedRequest"),
@@ -284,6 +297,8 @@ def test_definition_extension_follows_its_schemas(spec: dict[str, Any]) -> None:
 def test_plain_request_fields_are_all_required(spec: dict[str, Any]) -> None:
     request = spec["components"]["schemas"]["Request"]
     assert set(request["required"]) == field_names(out_schemas.RequestSchema(), dump=True)
+    service = spec["components"]["schemas"]["Service"]
+    assert set(service["required"]) == field_names(out_schemas.ServiceSchema(), dump=True)
 
 
 def component_ref(name: str) -> str:
@@ -380,6 +395,11 @@ def test_real_answers_match_the_description(
     call("get", f"{base}/tokens/{created['token']}.{fmt}", token)
     call("get", f"{base}/tokens/unknown.{fmt}", token, expect=404)
     call("delete", f"{base}/services.{fmt}", f"{base}/services.{fmt}", expect=405)
+    coverage = f"{base}/jurisdictions.geojson"
+    answer = docs_client.get(coverage)
+    assert answer.status_code == 200 and answer.mimetype == SINGLE_FORMAT[coverage]
+    media = spec["paths"][coverage]["get"]["responses"]["200"]["content"][SINGLE_FORMAT[coverage]]
+    assert_valid(spec, answer.get_json(), media["schema"], f"GET {coverage}")
 
 
 def test_served_yaml_is_the_top_level_file(docs_client: Any) -> None:

@@ -121,17 +121,36 @@ def test_neighbour_complaint_goes_to_the_housing_authority_anywhere_in_the_city(
 # --- outside the service's area ----------------------------------------------------------
 
 
-def test_located_report_outside_the_city_is_refused_and_not_stored(
+def test_located_report_outside_every_town_is_refused_and_not_stored(
     client: Any, app: Any, submit_key: str, fmt: str
 ) -> None:
     before = stored_reports(app)
     message = refused(client, fmt, submit_key, 400, service_code="POTHOLE", **at(BOSTON))
-    assert "outside the area" in message, message
-    assert "City of New Haven" in message, message
-    # A point in a neighbouring town is just as outside New Haven.
-    message = refused(client, fmt, submit_key, 400, service_code="POTHOLE", **at(WEST_HAVEN))
-    assert "outside the area" in message, message
+    assert "outside all 3 jurisdictions this gateway serves" in message, message
+    # Naming New Haven, a point in a neighbouring town is outside New Haven's area.
+    message = refused(
+        client,
+        fmt,
+        submit_key,
+        400,
+        service_code="POTHOLE",
+        jurisdiction_id="newhavenct.gov",
+        **at(WEST_HAVEN),
+    )
+    assert "outside the area" in message and "City of New Haven" in message, message
     assert stored_reports(app) == before
+
+
+def test_a_point_in_a_neighbouring_town_goes_to_that_town_without_a_jurisdiction_id(
+    client: Any, app: Any, submit_key: str, fmt: str
+) -> None:
+    # The case: a pothole in Hamden, posted without jurisdiction_id, used to be
+    # refused as outside the default jurisdiction (New Haven).
+    rid = submit(client, fmt, submit_key, service_code="POTHOLE", **at(HAMDEN_CENTRE))
+    assert deliveries(app, rid) == [("hamden-public-works", True)]
+    assert rid.startswith("HAM-")
+    rid = submit(client, fmt, submit_key, service_code="BEACH_LITTER", **at(WEST_HAVEN))
+    assert deliveries(app, rid) == [("westhaven-public-works", True)]
 
 
 def test_address_only_report_is_accepted_because_it_cannot_be_placed(

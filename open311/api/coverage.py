@@ -1,0 +1,26 @@
+"""GET jurisdictions.geojson: where this gateway takes reports, for apps to draw."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from ..coverage import coverage
+from ..render import to_json
+from .params import gateway
+
+bp = Blueprint("coverage", __name__)
+
+GEOJSON_TYPE = "application/geo+json; charset=utf-8"
+
+
+@bp.get("/jurisdictions.geojson")
+def jurisdictions() -> Response:
+    gw = gateway()
+    # Per configuration: a reload builds a new Gateway, and with it a new cache.
+    if gw.coverage is None:
+        gw.coverage = to_json(coverage(gw.catalog, gw.router))
+    response = Response(gw.coverage, content_type=GEOJSON_TYPE)
+    response.add_etag()
+    response.cache_control.public = True
+    response.cache_control.max_age = 3600
+    return response.make_conditional(request)
