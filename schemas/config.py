@@ -173,12 +173,12 @@ class RegionSchema(_Strict):
     id_property = fields.String(required=True, validate=validate.Length(min=1))
     id_format = fields.String(
         load_default="{}",
-        validate=validate.Regexp(r"^[^{}]*\{\}[^{}]*$", error="Use exactly one {} for the id."),
+        validate=validate.Regexp(r"^[^{}]*\{\}[^{}]*$", error="Use exactly one {{}} for the id."),
     )
     name_property = fields.String(load_default=None, allow_none=True)
     name_format = fields.String(
         load_default="{}",
-        validate=validate.Regexp(r"^[^{}]*\{\}[^{}]*$", error="Use exactly one {} for the name."),
+        validate=validate.Regexp(r"^[^{}]*\{\}[^{}]*$", error="Use exactly one {{}} for the name."),
     )
     services = fields.List(
         fields.Nested(ServiceSchema), required=True, validate=validate.Length(min=1)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from ..coverage import coverage
-from ..render import to_json
+from ..coverage import coverage_bytes
 from .params import gateway
 
 bp = Blueprint("coverage", __name__)
@@ -18,7 +17,7 @@ def jurisdictions() -> Response:
     gw = gateway()
     # Per configuration: a reload builds a new Gateway, and with it a new cache.
     if gw.coverage is None:
-        gw.coverage = to_json(coverage(gw.catalog, gw.router))
+        gw.coverage = coverage_bytes(gw.catalog, gw.router)
     response = Response(gw.coverage, content_type=GEOJSON_TYPE)
     response.add_etag()
     response.cache_control.public = True

@@ -131,25 +131,45 @@ def test_other_jurisdictions_list_their_own(client: Any, fmt: str) -> None:
 
 
 def test_location_outside_every_boundary_lists_nothing(client: Any, fmt: str) -> None:
-    assert services(client, fmt, lat=BOSTON[0], long=BOSTON[1]) == []
-    response = client.get(
-        api(f"services.{fmt}"), query_string={"lat": BOSTON[0], "long": BOSTON[1]}
-    )
+    # Named, a jurisdiction answers what it takes there: nothing.
+    named = {"lat": BOSTON[0], "long": BOSTON[1], "jurisdiction_id": "newhavenct.gov"}
+    assert services(client, fmt, **named) == []
+    response = client.get(api(f"services.{fmt}"), query_string=named)
     if fmt == "xml":
         assert root_tag(response) == "services"
         assert b"<services/>" in response.data
 
 
+def test_location_outside_every_jurisdiction_without_one_named_is_a_400(
+    client: Any, fmt: str
+) -> None:
+    # Several jurisdictions are served: the point would pick one, and it is in none.
+    response = client.get(
+        api(f"services.{fmt}"), query_string={"lat": BOSTON[0], "long": BOSTON[1]}
+    )
+    assert response.status_code == 400
+    (error,) = errors(response, fmt)
+    assert "outside all 3 jurisdictions" in error["description"]
+
+
 def test_location_inside_lists_what_can_be_reported_there(client: Any, fmt: str) -> None:
     here = services(client, fmt, lat=NEW_HAVEN_GREEN[0], long=NEW_HAVEN_GREEN[1])
     assert {s["service_code"] for s in here} == NEW_HAVEN_CODES
-    # A Hamden point is outside New Haven …
-    assert services(client, fmt, lat=HAMDEN_CENTRE[0], long=HAMDEN_CENTRE[1]) == []
-    # … and inside Hamden.
-    hamden = services(
-        client, fmt, jurisdiction_id="hamdenct.gov", lat=HAMDEN_CENTRE[0], long=HAMDEN_CENTRE[1]
+    # A Hamden point is outside New Haven, when New Haven is named …
+    assert (
+        services(
+            client,
+            fmt,
+            jurisdiction_id="newhavenct.gov",
+            lat=HAMDEN_CENTRE[0],
+            long=HAMDEN_CENTRE[1],
+        )
+        == []
     )
-    assert {s["service_code"] for s in hamden} == {"POTHOLE", "BULKY_PICKUP"}
+    # … and inside Hamden, named or picked by the point (no jurisdiction_id).
+    for named in ({"jurisdiction_id": "hamdenct.gov"}, {}):
+        hamden = services(client, fmt, lat=HAMDEN_CENTRE[0], long=HAMDEN_CENTRE[1], **named)
+        assert {s["service_code"] for s in hamden} == {"POTHOLE", "BULKY_PICKUP"}
 
 
 @pytest.mark.parametrize(

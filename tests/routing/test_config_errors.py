@@ -3,14 +3,11 @@ that names the file and the key to fix."""
 
 from __future__ import annotations
 
-import copy
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from open311 import create_app
@@ -18,9 +15,7 @@ from open311.catalog import ConfigError, load_catalog
 from open311.cli import main
 from open311.routing import Router
 
-from .conftest import CT_TOWNS
-
-THREE_TOWNS = ("New Haven", "Hamden", "West Haven")
+from .conftest import cut_three_towns, refused_at_start, write_config
 
 BASE: dict[str, Any] = {
     "gateway": {"contact": "Test desk", "key_service": "Ask", "endpoint_type": "test"},
@@ -39,20 +34,11 @@ BASE: dict[str, Any] = {
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    """A config folder with a three-town GeoJSON cut from the state file."""
-    doc = json.loads(CT_TOWNS.read_text(encoding="utf-8"))
-    doc["features"] = [f for f in doc["features"] if f["properties"]["town"] in THREE_TOWNS]
-    (tmp_path / "towns.geojson").write_text(json.dumps(doc), encoding="utf-8")
-    return tmp_path
+    return cut_three_towns(tmp_path)
 
 
 def write(folder: Path, change: Callable[[dict[str, Any]], None] | None = None) -> Path:
-    config = copy.deepcopy(BASE)
-    if change is not None:
-        change(config)
-    path = folder / "gateway.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return path
+    return write_config(folder, BASE, change)
 
 
 def start(path: Path) -> Router:
@@ -60,14 +46,7 @@ def start(path: Path) -> Router:
     return Router(load_catalog(path))
 
 
-def refused(path: Path, *fragments: str) -> str:
-    with pytest.raises(ConfigError) as caught:
-        start(path)
-    message = str(caught.value)
-    assert str(path) in message, message
-    for fragment in fragments:
-        assert fragment in message, (fragment, message)
-    return message
+refused = refused_at_start
 
 
 def test_the_base_configuration_is_fine(folder: Path) -> None:
