@@ -32,8 +32,9 @@ def coverage_bytes(catalog: Catalog, router: Router) -> bytes:
 def coverage(catalog: Catalog, router: Router) -> dict[str, Any]:
     """The FeatureCollection, jurisdictions in configuration order; a jurisdiction without
     a boundary has a null geometry (it takes reports wherever it is named)."""
-    bounded = [j for j in catalog.jurisdictions if f"jurisdiction:{j}" in router.index.shapes]
-    shapes = [shapely.union_all(router.index.shapes[f"jurisdiction:{j}"]) for j in bounded]
+    outlines = {j: router.index.geometry(f"jurisdiction:{j}") for j in catalog.jurisdictions}
+    found = [(j, g) for j, g in outlines.items() if g is not None]
+    bounded, shapes = [j for j, _ in found], [g for _, g in found]
     # Neighbours simplified together keep one shared border (no slivers, no gaps) when the
     # boundaries tile; otherwise each is simplified on its own.
     if shapes and shapely.coverage_is_valid(shapes):

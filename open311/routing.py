@@ -56,9 +56,8 @@ class AreaIndex:
         names: list[frozenset[str]] = []
         self.titles: dict[str, str] = {}
         self.sizes: dict[str, float] = {}
-        self.shapes: dict[str, list[shapely.Geometry]] = {}
         # A region's 169 towns share one file: read and prepare it once.
-        files: dict[Path, list[tuple[shapely.Geometry, dict]]] = {}
+        files: dict[Path, list[tuple[BaseGeometry, dict]]] = {}
         for area in areas.values():
             self.titles[area.id] = area.name or area.id
             try:
@@ -71,7 +70,6 @@ class AreaIndex:
             if area.match is not None:
                 prop, value = area.match
                 features = [(g, p) for g, p in features if p.get(prop) == value]
-            self.shapes[area.id] = [g for g, _ in features]
             # Planar area in degrees²: only ever compared with another nearby area's.
             self.sizes[area.id] = sum(g.area for g, _ in features)
             for geom, props in features:

@@ -22,4 +22,5 @@ def jurisdictions() -> Response:
     response.add_etag()
     response.cache_control.public = True
     response.cache_control.max_age = 3600
-    return response.make_conditional(request)
+    response.make_conditional(request)  # a 304, in place, when the ETag matches
+    return response
