@@ -114,7 +114,9 @@ class Adapter:
 
     name: ClassVar[str] = ""
     # Whether fetch_updates needs the references (per-id look-ups) or reads a feed by time.
-    needs_references: ClassVar[bool] = False
+    # An instance attribute with a class default: an adapter whose settings choose between
+    # the two sets it in __init__.
+    needs_references: bool = False
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         self.settings: Mapping[str, Any] = dict(settings or {})

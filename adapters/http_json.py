@@ -168,9 +168,8 @@ class HttpJsonAdapter(Adapter):
             _check_url_template(status, "url", self.status_url, ("backend_id",))
             if "{backend_id}" not in self.status_url:
                 raise status.error("url", "must contain {backend_id}")
-        # Per-id look-ups need the references; a feed is read by time alone. The class
-        # default stays False, so this is decided per configured instance.
-        self.needs_references = self.status_url is not None  # type: ignore[misc]
+        # Per-id look-ups need the references; a feed is read by time alone.
+        self.needs_references = self.status_url is not None
         self.since_param = status.get_str("since_param", default="updated_since")
         self.items_path = status.get_str("items_path", default="items") or "items"
         self.item_id_path = status.get_str("id_path", default="id") or "id"

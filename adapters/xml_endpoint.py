@@ -114,7 +114,7 @@ class XmlAdapter(Adapter):
             if stray:
                 raise reader.error(stray[0], "needs 'status_url' to be set")
             return
-        self.needs_references = True  # type: ignore[misc]
+        self.needs_references = True
         try:
             names = [n for _, n, _, _ in string.Formatter().parse(self.status_url) if n]
         except ValueError as exc:

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from .db import database_unavailable
 from .render import render
@@ -81,8 +81,8 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
         description = _HTTP_DESCRIPTIONS.get(status) or exc.description or exc.name
-        if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
-            description = f"{description} Allowed: {', '.join(exc.valid_methods)}."  # type: ignore[attr-defined]
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            description = f"{description} Allowed: {', '.join(exc.valid_methods)}."
         headers = {k: v for k, v in exc.get_headers() if k.lower() not in ("content-type",)}
         return error_response(status, [(status, description)], headers)
 

@@ -227,8 +227,7 @@ class Router:
     ) -> list[Destination]:
         located = lat is not None and long is not None
         names = self.areas_at(lat, long)
-        if not self.covers(service, names, located):
-            assert service.area is not None
+        if service.area is not None and not self.covers(service, names, located):
             raise OutsideServiceArea(service, self.index.titles.get(service.area, service.area))
         for route in self.catalog.routes:
             if _matches(route, service, names, located, attributes):

@@ -125,8 +125,7 @@ def reserve_numbers(session: Session, prefix: str, count: int) -> int:
     if last is None:
         first = insert_ignoring_conflicts(session, IdCounter, ["prefix"])
         session.execute(first.values(prefix=prefix, value=0))
-        last = session.scalar(bump)
-    assert last is not None
+        last = session.execute(bump).scalar_one()
     return last - count + 1
 
 
@@ -230,15 +229,13 @@ def find_requests(session: Session, q: RequestQuery) -> list[ServiceRequest]:
             if q.end:
                 stmt = stmt.where(ServiceRequest.requested_datetime <= q.end)
         else:
-            start, end = q.start, q.end
-            if start is None and end is None:
-                end = utcnow()
+            # A missing bound is DEFAULT_WINDOW from the other one (the end from now).
+            if q.start is None:
+                end = q.end or utcnow()
                 start = end - DEFAULT_WINDOW
-            elif start is None:
-                assert end is not None
-                start = end - DEFAULT_WINDOW
-            elif end is None:
-                end = start + DEFAULT_WINDOW
+            else:
+                start = q.start
+                end = q.end or start + DEFAULT_WINDOW
             stmt = stmt.where(
                 and_(
                     ServiceRequest.requested_datetime >= start,

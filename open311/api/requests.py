@@ -30,7 +30,6 @@ from schemas.requests import (
 from schemas.staff import StaffReportSchema
 
 from ..audit import record_reads
-from ..catalog import Service
 from ..contact import ContactRequired, personal_fields_to_keep
 from ..errors import APIError
 from ..keys import Caller, authenticate
@@ -118,14 +117,17 @@ def create(fmt: str) -> Response:
         if replayed is None:
             raise
         return replayed
-    return render([_created(service, row, contact.get("account_id"))], "service_requests", fmt)
+    answer = _created(row, service.type, contact.get("account_id"))
+    return render([answer], "service_requests", fmt)
 
 
-def _created(service: Service, row: Any, account_id: str | None) -> dict[str, Any]:
-    answer: dict[str, Any] = {"service_notice": service.service_notice, "account_id": account_id}
-    if service.type == "realtime":
+def _created(row: ServiceRequest, kind: str | None, account_id: str | None) -> dict[str, Any]:
+    """The POST answer from the stored report (`kind`: its service's type), so that a replay
+    answers the same even once the service has left the configuration."""
+    answer: dict[str, Any] = {"service_notice": row.service_notice, "account_id": account_id}
+    if kind == "realtime":
         answer = {"service_request_id": row.public_id, **answer}
-    elif service.type == "batch":
+    elif kind == "batch":
         answer = {"token": row.token, **answer}
     return CreatedSchema().dump(answer)
 
@@ -157,12 +159,15 @@ def _replay(who: Caller, idempotency: tuple[str, str], fmt: str) -> Response | N
                 "This Idempotency-Key was used for a different request; "
                 "send a new key with a new report.",
             )
-        row = session.get(ServiceRequest, seen.request_id)
-        assert row is not None  # the submission row is deleted with its request
-        service = gateway().catalog.service(row.jurisdiction_id, row.service_code)
-        assert service is not None
+        row = seen.request
+        # The type the report came in with; reports from before it was kept (0005) take
+        # the service's, and one whose service is gone then answers with neither id nor token.
+        kind = row.service_type
+        if kind is None:
+            service = gateway().catalog.service(row.jurisdiction_id, row.service_code)
+            kind = service.type if service is not None else None
         account_id = row.contact.as_contact().account_id if row.contact is not None else None
-        body = _created(service, row, account_id)
+        body = _created(row, kind, account_id)
     return render([body], "service_requests", fmt)
 
 

@@ -7,6 +7,7 @@ import hmac
 
 from flask import Blueprint, Response, request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from adapters.base import Update
 from schemas.staff import WebhookSchema
@@ -66,10 +67,10 @@ def receive(agency_id: str, fmt: str) -> Response:
     return render({"received": len(data["updates"]), "applied": fresh}, "result", fmt)
 
 
-def _backend_id_for(session: object, agency_id: str, public_id: str | None) -> str | None:
+def _backend_id_for(session: Session, agency_id: str, public_id: str | None) -> str | None:
     if not public_id:
         return None
-    return session.scalar(  # type: ignore[attr-defined]
+    return session.scalar(
         select(Delivery.backend_id)
         .join(ServiceRequest, ServiceRequest.id == Delivery.request_id)
         .where(ServiceRequest.public_id == public_id, Delivery.destination == agency_id)

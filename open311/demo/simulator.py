@@ -33,11 +33,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template_string, request
+from flask.json.provider import DefaultJSONProvider
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from schemas.datetimes import format_w3c, parse_w3c
+
+
+class _InOrderJSON(DefaultJSONProvider):
+    """Keys in the order the work order has them, as a real system's JSON would."""
+
+    sort_keys = False
+
 
 BANNER = "Simulated work-order system — for the open311 gateway demo"
 
@@ -221,7 +229,12 @@ class WorkOrderSimulator:
         if self.auto_close_after is None or self._crew is not None:
             return
         self._stop.clear()
-        self._crew = threading.Thread(target=self._crew_loop, name="simulated-crew", daemon=True)
+        self._crew = threading.Thread(
+            target=self._crew_loop,
+            args=(self.auto_close_after,),
+            name="simulated-crew",
+            daemon=True,
+        )
         self._crew.start()
 
     def stop_crew(self) -> None:
@@ -230,25 +243,23 @@ class WorkOrderSimulator:
             self._crew.join(timeout=5)
             self._crew = None
 
-    def _crew_loop(self) -> None:
-        assert self.auto_close_after is not None
+    def _crew_loop(self, close_after: float) -> None:
         # Tick often relative to the interval so short demo/test intervals stay prompt,
         # but never busy-loop nor sleep so long that a stop request lingers.
-        tick = min(0.5, max(0.02, self.auto_close_after / 20))
+        tick = min(0.5, max(0.02, close_after / 20))
         while not self._stop.wait(tick):
-            self._crew_step(time.monotonic())
+            self._crew_step(time.monotonic(), close_after)
 
-    def _crew_step(self, now: float) -> None:
-        assert self.auto_close_after is not None
+    def _crew_step(self, now: float, close_after: float) -> None:
         with self._lock:
             for order in self._orders.values():
                 if order.status in CLOSED_STATUSES:
                     continue
                 age = now - order.created_monotonic
-                if age >= self.auto_close_after:
+                if age >= close_after:
                     note = _crew_note(order.number, order.service_code, done=True)
                     order.set_status("completed", note)
-                elif age >= self.auto_close_after / 2 and order.status in ("new", "assigned"):
+                elif age >= close_after / 2 and order.status in ("new", "assigned"):
                     note = _crew_note(order.number, order.service_code, done=False)
                     order.set_status("in_progress", note)
 
@@ -264,7 +275,7 @@ class WorkOrderSimulator:
 
     def _build_app(self) -> Flask:
         app = Flask(__name__)
-        app.json.sort_keys = False  # type: ignore[attr-defined]
+        app.json = _InOrderJSON(app)
 
         @app.before_request
         def require_token() -> ResponseReturnValue | None:

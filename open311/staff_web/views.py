@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime, time
 from typing import Any
 from urllib.parse import urlencode
@@ -30,6 +30,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from marshmallow import Schema, ValidationError
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -163,12 +164,12 @@ def sign_out() -> BaseResponse:
 # --- the queue ----------------------------------------------------------------------
 
 
-def _form(schema: Schema, source: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _form(schema: Schema, source: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The schema's data from a form or query string (empty fields count as absent), and
     marshmallow's messages keyed by field name."""
     raw: dict[str, Any] = {}
     for key in source:
-        values = [v for v in source.getlist(key) if v != ""]  # type: ignore[attr-defined]
+        values = [v for v in source.getlist(key) if v != ""]
         if values:
             raw[key] = values if key == "ids" else values[0]
     try:

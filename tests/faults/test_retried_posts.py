@@ -3,11 +3,15 @@ answer back instead of filing the report twice."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import func, select
 
+import open311
+from open311 import create_app
 from open311.models import ServiceRequest
 from tests.helpers import NEW_HAVEN_GREEN, errors, parse
 
@@ -76,4 +80,29 @@ def test_failed_post_does_not_burn_the_key(client, app, submit_key, fmt):
     assert bad.status_code == 400
     good = post(client, fmt, submit_key, "k-1")
     assert good.status_code == 200
+    assert count(app) == 1
+
+
+def test_replay_after_the_service_left_the_configuration(
+    client, app, settings, submit_key, fmt, tmp_path
+):
+    """A retried POST whose service was taken out of the configuration in between (a
+    reload) gets the first answer back, from the stored report, in its format: not a 500."""
+    demo = Path(open311.__file__).parent / "demo"
+    config = yaml.safe_load((demo / "config.yaml").read_text())
+    config["services"] = [
+        s for s in config["services"] if not (s["code"] == "POTHOLE" and "jurisdiction" not in s)
+    ]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "boundaries").symlink_to(demo / "boundaries")
+
+    first = post(client, fmt, submit_key, "gone-1")
+    assert first.status_code == 200
+    reloaded = create_app({**settings, "CONFIG": str(tmp_path / "config.yaml")})
+    try:
+        again = post(reloaded.test_client(), fmt, submit_key, "gone-1")
+        assert again.status_code == 200, again.get_data(as_text=True)
+        assert parse(again, fmt) == parse(first, fmt)
+    finally:
+        reloaded.extensions["open311"].db.dispose()
     assert count(app) == 1
