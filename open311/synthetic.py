@@ -262,7 +262,8 @@ def _report(
     street = rng.choice(_STREETS)
     row: dict[str, Any] = {
         "public_id": public_id,
-        "token": None,
+        "token": f"{rng.getrandbits(64):016x}" if service.type == "batch" else None,
+        "service_type": service.type,
         "jurisdiction_id": service.jurisdiction,
         "service_code": service.code,
         "service_name": service.name,
