@@ -91,6 +91,9 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(ops.bp)  # /healthz, /readyz, /metrics
     # Discovery also at the root, where people and some clients look for it first.
     app.register_blueprint(discovery.bp, name="root_discovery")
+    from .api.caching import install_caching
+
+    install_caching(app, ("discovery.", "root_discovery.", "services.", "requests.", "updates."))
     from . import staff_web
     from .api.media import install_media
     from .web import install_pages

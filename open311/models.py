@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -61,6 +62,10 @@ class ServiceRequest(Base):
     service_type: Mapped[str | None] = mapped_column(String(16))
     # `open311 import`: where a row came from ("<source>:<id>"), so a re-run adds it once.
     source_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # The public answer, rendered on every ORM write (open311/fragments.py); NULL = render
+    # when read. Never served to anyone a report is hidden from: visibility is the query's.
+    public_json: Mapped[str | None] = mapped_column(Text, deferred=True)
+    public_xml: Mapped[str | None] = mapped_column(Text, deferred=True)
 
     contact: Mapped[ReporterContact | None] = relationship(
         back_populates="request", cascade="all, delete-orphan", uselist=False
@@ -331,3 +336,11 @@ class StaffNote(Base):
     author: Mapped[str] = mapped_column(String(320))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+@event.listens_for(ServiceRequest, "before_insert")
+@event.listens_for(ServiceRequest, "before_update")
+def _render_public_answer(_mapper: Any, _connection: Any, row: ServiceRequest) -> None:
+    from .fragments import fill  # rendering lives with the output schemas, not the tables
+
+    fill(row)

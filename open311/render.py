@@ -84,7 +84,38 @@ def to_json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, default=_json_default).encode("utf-8")
 
 
-def render(value: Any, root: str, fmt: str, status: int = 200) -> Response:
+# A list answer assembled from items rendered one by one, byte for byte what to_json and
+# to_xml make of the whole list (json.dumps joins items with ", "; lxml writes an empty
+# container as a self-closing tag). tests/conformance/test_fragments.py holds them equal.
+_XML_DECLARATION = b"<?xml version='1.0' encoding='UTF-8'?>\n"
+
+
+def json_item(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
+
+
+def xml_item(root: str, value: Any) -> str:
+    """One child of the `root` container, as to_xml would write it inside the list."""
+    element = etree.Element(CHILDREN[root])
+    _fill(element, CHILDREN[root], value)
+    return etree.tostring(element, encoding="unicode")
+
+
+def assemble(items: list[str], root: str, fmt: str) -> bytes:
     if fmt == "xml":
-        return Response(to_xml(root, value), status=status, content_type=XML_TYPE)
-    return Response(to_json(value), status=status, content_type=JSON_TYPE)
+        if not items:
+            return _XML_DECLARATION + f"<{root}/>".encode()
+        return _XML_DECLARATION + f"<{root}>{''.join(items)}</{root}>".encode()
+    return f"[{', '.join(items)}]".encode()
+
+
+def answer(body: bytes, fmt: str, status: int = 200) -> Response:
+    return Response(body, status=status, content_type=XML_TYPE if fmt == "xml" else JSON_TYPE)
+
+
+def to_bytes(value: Any, root: str, fmt: str) -> bytes:
+    return to_xml(root, value) if fmt == "xml" else to_json(value)
+
+
+def render(value: Any, root: str, fmt: str, status: int = 200) -> Response:
+    return answer(to_bytes(value, root, fmt), fmt, status)

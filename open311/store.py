@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from .catalog import Service
 from .db import insert_ignoring_conflicts, utcnow
+from .fragments import rendered
 from .geo import box_around, distance_to
 from .keys import Caller
 from .models import (
@@ -204,7 +205,31 @@ def _visible(stmt: Select[Any], q: RequestQuery) -> Select[Any]:
 
 
 def find_requests(session: Session, q: RequestQuery) -> list[ServiceRequest]:
-    stmt = select(ServiceRequest).where(ServiceRequest.jurisdiction_id == q.jurisdiction_id)
+    return list(session.scalars(_listing(select(ServiceRequest), q)))
+
+
+def find_public_answers(session: Session, q: RequestQuery, fmt: str) -> list[str] | None:
+    """The stored public answer of each report the query lists, in its order; the rows
+    without one (written outside the ORM) are rendered here by the same schema. None when
+    the page holds a private report (its filer sees it reduced): the caller must then
+    answer row by row."""
+    column = ServiceRequest.public_xml if fmt == "xml" else ServiceRequest.public_json
+    found = session.execute(
+        _listing(select(ServiceRequest.id, column, ServiceRequest.private), q)
+    ).all()
+    if any(private for _, _, private in found):
+        return None
+    missing = [rid for rid, piece, _ in found if piece is None]
+    made: dict[int, str] = {}
+    if missing:
+        rows = session.scalars(select(ServiceRequest).where(ServiceRequest.id.in_(missing)))
+        made = {row.id: rendered(row)[column.key] for row in rows}
+    return [piece if piece is not None else made[rid] for rid, piece, _ in found]
+
+
+def _listing(stmt: Select[Any], q: RequestQuery) -> Select[Any]:
+    """The filters, order and page of GET requests, on any selection of its columns."""
+    stmt = stmt.where(ServiceRequest.jurisdiction_id == q.jurisdiction_id)
     stmt = _visible(stmt, q)
     if q.service_request_ids:
         # Spec: a service_request_id list overrides every other filter.
@@ -243,8 +268,7 @@ def find_requests(session: Session, q: RequestQuery) -> list[ServiceRequest]:
                 )
             )
     size = min(q.page_size, MAX_RESULTS)
-    stmt = stmt.order_by(*_order(q.sort)).limit(size).offset((q.page - 1) * size)
-    return list(session.scalars(stmt))
+    return stmt.order_by(*_order(q.sort)).limit(size).offset((q.page - 1) * size)
 
 
 def _order(sort: str) -> tuple[Any, Any]:
@@ -293,6 +317,22 @@ def get_request(
     )
     stmt = _visible(select(ServiceRequest).where(ServiceRequest.public_id == public_id), q)
     return session.scalar(stmt)
+
+
+def get_public_answer(
+    session: Session, public_id: str, fmt: str, *, jurisdiction_id: str | None = None
+) -> str | None:
+    """The stored public answer of one report listed to anyone (rendered if it has none)."""
+    column = ServiceRequest.public_xml if fmt == "xml" else ServiceRequest.public_json
+    stmt = select(ServiceRequest.id, column).where(ServiceRequest.public_id == public_id, listed())
+    if jurisdiction_id:
+        stmt = stmt.where(ServiceRequest.jurisdiction_id == jurisdiction_id)
+    found = session.execute(stmt).first()
+    if found is None or found[1] is not None:
+        return None if found is None else found[1]
+    row = session.get(ServiceRequest, found[0])
+    assert row is not None
+    return rendered(row)[column.key]
 
 
 def get_by_token(session: Session, token: str) -> ServiceRequest | None:

@@ -29,6 +29,7 @@ from sqlalchemy import Table, func, insert, select, text
 
 from .catalog import Catalog, Service
 from .db import Base, Database, utcnow
+from .fragments import rendered
 from .models import Delivery, ServiceRequest
 from .routing import Destination, Router, file_geometry
 from .store import private_id, reserve_numbers
@@ -287,6 +288,7 @@ def _report(
         "attributes": {},
         "api_key_id": None,
     }
+    row.update(rendered(row))  # the stored public answer, as the ORM writes it
     return row, [(d.agency, d.primary) for d in destinations]
 
 

@@ -34,15 +34,17 @@ from ..contact import ContactRequired, personal_fields_to_keep
 from ..errors import APIError
 from ..keys import Caller, authenticate
 from ..models import ServiceRequest
-from ..render import render
+from ..render import answer, assemble, render
 from ..routing import OutsideServiceArea
 from ..store import (
     NewReport,
     RequestQuery,
     create_request,
+    find_public_answers,
     find_requests,
     find_submission,
     get_by_token,
+    get_public_answer,
     get_request,
     history_for,
     token_resolved,
@@ -231,11 +233,23 @@ def query(fmt: str) -> Response:
             # A typo must not silently answer "nothing" (or everything).
             raise APIError(404, f"Unknown service_code {', '.join(unknown)} in {j.id}.")
     who = _apply_caller(q)
+    if _public_view(who, params):
+        with gateway().db.read() as session:
+            pieces = find_public_answers(session, q, fmt)
+        if pieces is not None:
+            return answer(assemble(pieces, "service_requests", fmt), fmt)
     with gateway().db.read() as session:
         rows = find_requests(session, q)
         body, audited = _dump(rows, params.get("extensions", False), session, who)
     _audit(who, audited, "georeport.requests")
     return render(body, "service_requests", fmt)
+
+
+def _public_view(who: Caller | None, params: dict[str, Any]) -> bool:
+    """True when the caller gets the public whitelist of each public report it may list,
+    and nothing to audit: the stored answers serve it (fragments.py). A submit key's own
+    private reports are shown reduced, so a page holding one is answered row by row."""
+    return not params.get("extensions") and (who is None or who.role == "submit")
 
 
 def _near(params: dict[str, Any]) -> tuple[float, float, float] | None:
@@ -267,6 +281,12 @@ def one(service_request_id: str, fmt: str) -> Response:
         jurisdiction(given)
     q = RequestQuery(jurisdiction_id="")
     who = _apply_caller(q)
+    if who is None and not params.get("extensions"):
+        with gateway().db.read() as session:
+            piece = get_public_answer(session, service_request_id, fmt, jurisdiction_id=given)
+        if piece is None:
+            raise APIError(404, "No service request with that service_request_id.")
+        return answer(assemble([piece], "service_requests", fmt), fmt)
     with gateway().db.read() as session:
         row = get_request(
             session,

@@ -13,7 +13,7 @@ from schemas.output import (
 from schemas.requests import DefinitionQuerySchema, ServicesQuerySchema
 
 from ..errors import APIError
-from ..render import render
+from ..render import answer, to_bytes
 from .params import gateway, items, jurisdiction, load
 
 bp = Blueprint("services", __name__)
@@ -26,12 +26,17 @@ def service_list(fmt: str) -> Response:
     # point picks when none is named (the one a POST from there would go to).
     j = jurisdiction(query.get("jurisdiction_id"), query.get("lat"), query.get("long"))
     gw = gateway()
-    services = gw.catalog.services_in(j.id)
-    if "lat" in query:
-        names = gw.router.areas_at(query["lat"], query["long"])
-        services = [s for s in services if gw.router.covers(s, names, located=True)]
-    schema = ExtendedServiceSchema if query.get("extensions") else ServiceSchema
-    return render(schema(many=True).dump(services), "services", fmt)
+    names = gw.router.areas_at(query["lat"], query["long"]) if "lat" in query else None
+    extended = bool(query.get("extensions"))
+
+    def build() -> bytes:
+        services = gw.catalog.services_in(j.id)
+        if names is not None:
+            services = [s for s in services if gw.router.covers(s, names, located=True)]
+        schema = ExtendedServiceSchema if extended else ServiceSchema
+        return to_bytes(schema(many=True).dump(services), "services", fmt)
+
+    return answer(gw.once(("services", j.id, names, extended, fmt), build), fmt)
 
 
 @bp.get("/services/<path:service_code>.<any(json, xml):fmt>")
@@ -39,10 +44,13 @@ def service_list(fmt: str) -> Response:
 def service_definition(service_code: str, fmt: str) -> Response:
     query = load(DefinitionQuerySchema(), dict(items()))
     j = jurisdiction(query.get("jurisdiction_id"))
-    service = gateway().catalog.service(j.id, service_code)
+    gw = gateway()
+    service = gw.catalog.service(j.id, service_code)
     if service is None:
         raise APIError(404, f"Unknown service_code in {j.id}. See services.{fmt}.")
-    schema = (
-        ExtendedServiceDefinitionSchema() if query.get("extensions") else ServiceDefinitionSchema()
+    extended = bool(query.get("extensions"))
+    schema = ExtendedServiceDefinitionSchema() if extended else ServiceDefinitionSchema()
+    key = ("definition", j.id, service.code, extended, fmt)
+    return answer(
+        gw.once(key, lambda: to_bytes(schema.dump(service), "service_definition", fmt)), fmt
     )
-    return render(schema.dump(service), "service_definition", fmt)

@@ -222,6 +222,7 @@ def test_store_failure_is_500(client: Any, fmt: str, monkeypatch: pytest.MonkeyP
         raise ConnectionError("database went away")
 
     monkeypatch.setattr(endpoints, "find_requests", broken)
+    monkeypatch.setattr(endpoints, "find_public_answers", broken)
     response = client.get(api(f"requests.{fmt}"))
     body = assert_error(response, 500, fmt)
     assert "database" not in body[0]["description"]

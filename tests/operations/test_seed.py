@@ -60,6 +60,11 @@ def test_seeded_reports_look_like_a_city_s_years(app: Any, db_url: str, monkeypa
             area = catalog.service(r.jurisdiction_id, r.service_code).area
             assert r.lat is not None and r.long is not None
             assert area is None or area in router.areas_at(r.lat, r.long), r.public_id
+        # The stored public answers are what the ORM would have written.
+        from open311.fragments import rendered
+
+        for r in rows[:50]:
+            assert {"public_json": r.public_json, "public_xml": r.public_xml} == rendered(r)
         # Every report routed and delivered, no contact made up.
         assert session.scalar(select(func.count()).select_from(Delivery)) >= COUNT
         assert session.scalar(select(func.count()).select_from(ReporterContact)) == 0

@@ -1,0 +1,63 @@
+"""Conditional GET and Cache-Control on the public answers (open311/api/caching.py): an
+ETag and 304, `public` only for what every caller gets, `private` once a key is shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import make_key
+
+from .conftest import api, edit_request, new_id
+
+PATHS = ("services.{fmt}", "services/POTHOLE.{fmt}", "requests.{fmt}", "discovery.{fmt}")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_public_answers_carry_an_etag_and_answer_304(client: Any, fmt: str, path: str) -> None:
+    first = client.get(api(path.format(fmt=fmt)))
+    assert first.status_code == 200
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"].startswith("public, max-age=")
+    assert {"X-API-Key", "Authorization"} <= {v.strip() for v in first.headers["Vary"].split(",")}
+    again = client.get(api(path.format(fmt=fmt)), headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    other = client.get(api(path.format(fmt=fmt)), headers={"If-None-Match": '"something-else"'})
+    assert other.status_code == 200 and other.data == first.data
+
+
+def test_a_changed_report_changes_the_etag(
+    app: Any, client: Any, submit_key: str, fmt: str
+) -> None:
+    rid = new_id(client, fmt, submit_key)
+    first = client.get(api(f"requests/{rid}.{fmt}"))
+    edit_request(app, rid, status="closed")
+    again = client.get(
+        api(f"requests/{rid}.{fmt}"), headers={"If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status_code == 200 and b"closed" in again.data
+    assert again.headers["ETag"] != first.headers["ETag"]
+
+
+@pytest.mark.parametrize("how", ["query", "header", "bearer"])
+def test_answers_to_a_key_are_never_cached_for_others(
+    app: Any, client: Any, fmt: str, how: str
+) -> None:
+    key = make_key(app, "staff-cache", role="staff", agency="nhv-housing-authority")
+    kwargs: dict[str, Any] = {
+        "query": {"query_string": {"api_key": key}},
+        "header": {"headers": {"X-API-Key": key}},
+        "bearer": {"headers": {"Authorization": f"Bearer {key}"}},
+    }[how]
+    for path in ("requests.{fmt}", "services.{fmt}"):
+        response = client.get(api(path.format(fmt=fmt)), **kwargs)
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "private, no-cache"
+
+
+def test_errors_are_not_marked_cacheable(client: Any, fmt: str) -> None:
+    response = client.get(api(f"requests/NHV-999999.{fmt}"))
+    assert response.status_code == 404
+    assert "public" not in response.headers.get("Cache-Control", "")
+    assert "ETag" not in response.headers
