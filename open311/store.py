@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, and_, or_, select, true, update
 from sqlalchemy.orm import Session, selectinload
@@ -214,9 +214,8 @@ def find_public_answers(session: Session, q: RequestQuery, fmt: str) -> list[str
     the page holds a private report (its filer sees it reduced): the caller must then
     answer row by row."""
     column = ServiceRequest.public_xml if fmt == "xml" else ServiceRequest.public_json
-    found = session.execute(
-        _listing(select(ServiceRequest.id, column, ServiceRequest.private), q)
-    ).all()
+    columns = cast(Select[Any], select(ServiceRequest.id, column, ServiceRequest.private))
+    found: list[Any] = list(session.execute(_listing(columns, q)).all())
     if any(private for _, _, private in found):
         return None
     missing = [rid for rid, piece, _ in found if piece is None]

@@ -38,4 +38,5 @@ def install_caching(app: Flask, prefixes: tuple[str, ...]) -> None:
         response.vary.add("X-API-Key")
         response.vary.add("Authorization")
         response.add_etag()
-        return response.make_conditional(request)
+        response.make_conditional(request)
+        return response
