@@ -26,6 +26,7 @@ __all__ = [
     "TemporaryFailure",
     "Ticket",
     "Update",
+    "UpdateTicket",
 ]
 
 
@@ -50,6 +51,25 @@ class Ticket:
     media_urls: Sequence[str] = ()
     contact: Contact = field(default_factory=Contact)
     primary: bool = True  # False for a copy sent for information
+
+
+@dataclass(frozen=True)
+class UpdateTicket:
+    """A comment or status the app that filed a report sent later (POST
+    servicerequestupdates), as handed to the report's owning destination."""
+
+    request_id: str  # the gateway's service_request_id
+    backend_id: str | None  # the destination's id for the report (its receipt)
+    update_id: str  # the gateway's id for this update
+    idempotency_key: str  # stable for this (update, destination); send it on every try
+    destination: str
+    jurisdiction_id: str
+    updated_datetime: datetime  # aware, UTC: when the gateway accepted it
+    status: str | None = None  # "open" or "closed" when the app sent a status
+    detailed_status: str | None = None  # the app's own word, e.g. "fixed", "reopen"
+    description: str | None = None
+    media_url: str | None = None
+    contact: Contact = field(default_factory=Contact)  # always empty: updates carry none
 
 
 @dataclass(frozen=True)
@@ -117,11 +137,19 @@ class Adapter:
     # An instance attribute with a class default: an adapter whose settings choose between
     # the two sets it in __init__.
     needs_references: bool = False
+    # Whether submit_update hands an app's later comment or status to the back-end. When
+    # False the gateway keeps such updates for the agency's staff and sends nothing.
+    accepts_updates: ClassVar[bool] = False
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         self.settings: Mapping[str, Any] = dict(settings or {})
 
     def submit(self, ticket: Ticket) -> Receipt:
+        raise NotImplementedError
+
+    def submit_update(self, ticket: UpdateTicket) -> Receipt:
+        """Hand an app's update on a delivered report to the back-end (when
+        `accepts_updates`); the receipt's backend_id is the back-end's id for the update."""
         raise NotImplementedError
 
     def fetch_updates(self, since: datetime, references: Sequence[Reference] = ()) -> list[Update]:

@@ -20,12 +20,13 @@ from adapters.base import (
     TemporaryFailure,
     Ticket,
     Update,
+    UpdateTicket,
 )
 from adapters.common import CONTACT_FIELDS, scalar_text
 from adapters.config import SettingsReader
 from adapters.http import HttpClient, failure_for_response, join_url, json_answer, safe_url
 from adapters.safexml import local_name, parse_xml
-from schemas.datetimes import parse_datetime
+from schemas.datetimes import format_w3c, parse_datetime
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ Record = dict[str, Any]
 class Open311Adapter(Adapter):
     name = "open311"
     needs_references = True
+    # mySociety's POST servicerequestupdates, as FixMyStreet sends it to open311-adapter.
+    accepts_updates = True
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         super().__init__(settings)
@@ -113,6 +116,39 @@ class Open311Adapter(Adapter):
             else:
                 put(f"attribute[{code}]", value)
         return form
+
+    def submit_update(self, ticket: UpdateTicket) -> Receipt:
+        if not ticket.backend_id:
+            # The upstream answered the report with a token only: there is nothing to
+            # attach the update to until the token resolves (sync fills the id in).
+            raise TemporaryFailure("update: the report has no upstream id yet")
+        form: list[tuple[str, str]] = []
+        for key, value in (
+            ("api_key", self.api_key),
+            ("jurisdiction_id", self.jurisdiction_id),
+            ("service_request_id", ticket.backend_id),
+            ("update_id", ticket.update_id),
+            # open311-adapter requires a status: the app's word, else the report's own.
+            ("status", (ticket.detailed_status or ticket.status or "open").upper()),
+            ("updated_datetime", format_w3c(ticket.updated_datetime)),
+            ("description", ticket.description or ""),
+            ("media_url", ticket.media_url),
+        ):
+            if value is not None:
+                form.append((key, value))
+        response = self.http.request(
+            "POST",
+            self._url("servicerequestupdates"),
+            what="update",
+            idempotency_key=ticket.idempotency_key,
+            data=form,
+            check_status=False,
+        )
+        records = self._records(response, "update")
+        update_id = scalar_text(records[0].get("update_id")) if records else None
+        if update_id is None:
+            raise TemporaryFailure("update: the answer holds no update_id")
+        return Receipt(backend_id=update_id)
 
     # --- status -------------------------------------------------------------------------
 
@@ -226,7 +262,9 @@ class Open311Adapter(Adapter):
         data = json_answer(response, what)
         if isinstance(data, Mapping):
             # Some servers wrap the list; a bare object is one record.
-            data = data.get("service_requests", data.get("errors", [data]))
+            data = data.get(
+                "service_requests", data.get("service_request_updates", data.get("errors", [data]))
+            )
         if not isinstance(data, list) or not all(isinstance(r, Mapping) for r in data):
             raise TemporaryFailure(f"{what}: the answer is not a list of service requests")
         return [dict(r) for r in data]

@@ -95,6 +95,10 @@ class Agency:
     adapter: str
     settings: dict[str, Any] = field(default_factory=dict)
     webhook_secret: str | None = None
+    # POST servicerequestupdates from the app that filed a report: whether its comment is
+    # published and whether it may change the status (configuration: app_updates).
+    public_app_comments: bool = False
+    app_status_changes: bool = False
 
 
 @dataclass(frozen=True)
@@ -247,7 +251,15 @@ def _build(source: Path, data: dict[str, Any]) -> Catalog:
         rate_limits=dict(g["rate_limits"]),
     )
     agencies = {
-        a["id"]: Agency(a["id"], a["name"], a["adapter"], a["settings"], a["webhook_secret"])
+        a["id"]: Agency(
+            a["id"],
+            a["name"],
+            a["adapter"],
+            a["settings"],
+            a["webhook_secret"],
+            public_app_comments=a["app_updates"]["public_comments"],
+            app_status_changes=a["app_updates"]["status_changes"],
+        )
         for a in data["agencies"]
     }
     services: dict[tuple[str, str], Service] = {}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from adapters.base import Adapter, Contact, Ticket
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from adapters.base import Adapter, Contact, Ticket, UpdateTicket
 from adapters.registry import create_adapter
 
 from .catalog import Catalog, ConfigError
-from .models import Delivery, ServiceRequest
+from .models import AppUpdate, Delivery, ServiceRequest
 
 
 def build_adapters(catalog: Catalog) -> dict[str, Adapter]:
@@ -45,4 +48,32 @@ def ticket_for(request: ServiceRequest, delivery: Delivery) -> Ticket:
         media_urls=tuple(request.media_urls or ()),
         contact=contact.as_contact() if contact is not None else Contact(),
         primary=delivery.primary,
+    )
+
+
+def update_ticket_for(session: Session, delivery: Delivery) -> UpdateTicket:
+    """The app's update as the report's destination gets it, with that destination's own
+    id for the report (the update is only claimed once the report was delivered there)."""
+    update = session.get(AppUpdate, delivery.app_update_id)
+    assert update is not None  # the outbox row is deleted with its update
+    request = delivery.request
+    backend_id = session.scalar(
+        select(Delivery.backend_id).where(
+            Delivery.request_id == request.id,
+            Delivery.destination == delivery.destination,
+            Delivery.app_update_id.is_(None),
+        )
+    )
+    return UpdateTicket(
+        request_id=request.public_id or str(request.id),
+        backend_id=backend_id,
+        update_id=update.public_id,
+        idempotency_key=delivery.idempotency_key,
+        destination=delivery.destination,
+        jurisdiction_id=request.jurisdiction_id,
+        updated_datetime=update.updated_datetime,
+        status=update.status,
+        detailed_status=update.detailed_status,
+        description=update.description,
+        media_url=update.media_url,
     )

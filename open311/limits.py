@@ -97,7 +97,8 @@ def install_limits(app: Flask, catalog: Catalog) -> Limiter | None:
             raise TypeError(f"{endpoint}: a coroutine view cannot be rate limited here")
         if endpoint == "staff_web.sign_in":
             app.view_functions[endpoint] = sign_in(read(view))
-        elif endpoint == "requests.create":
+        elif endpoint in ("requests.create", "updates.post"):
+            # An app's updates and its reports share one submit budget per key and address.
             app.view_functions[endpoint] = submit_by_key(submit_by_address(view))
         else:
             app.view_functions[endpoint] = read(view)

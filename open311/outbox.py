@@ -28,9 +28,9 @@ from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
-from adapters.base import Adapter, DeliveryError, Receipt, Ticket
+from adapters.base import Adapter, DeliveryError, Receipt, Ticket, UpdateTicket
 
 from . import metrics
 from .catalog import Catalog
@@ -41,7 +41,7 @@ from .db import (
     insert_ignoring_conflicts,
     utcnow,
 )
-from .delivery import ticket_for
+from .delivery import ticket_for, update_ticket_for
 from .models import Delivery, DestinationState, RequestUpdate, ServiceRequest
 from .updates import Change, record_change
 
@@ -90,7 +90,10 @@ def pause_length(failures: int, policy: OutboxPolicy) -> float:
     return min(policy.pause_cap, policy.pause_base * 2**rounds)
 
 
-def scrub(message: str, ticket: Ticket | None) -> str:
+AnyTicket = Ticket | UpdateTicket
+
+
+def scrub(message: str, ticket: AnyTicket | None) -> str:
     """Errors are kept and shown to operators: cut them short and blank out any personal
     value the back-end may have echoed."""
     text = message.replace("\n", " ")[:500]
@@ -110,10 +113,26 @@ def ensure_destinations(session: Session, names: list[str]) -> None:
 
 def is_due(now: datetime) -> Any:
     """Deliveries a worker may claim at `now`: pending ones whose time has come, and
-    in-flight ones whose worker let the lease run out (it died or hung)."""
-    return or_(
-        and_(Delivery.state == "pending", Delivery.next_attempt_at <= now),
-        and_(Delivery.state == "inflight", Delivery.lease_until < now),
+    in-flight ones whose worker let the lease run out (it died or hung). An app's update
+    waits until the report itself reached that destination: the back-end needs the
+    report's id there to attach the update to."""
+    report = aliased(Delivery)
+    delivered = (
+        select(report.id)
+        .where(
+            report.request_id == Delivery.request_id,
+            report.destination == Delivery.destination,
+            report.app_update_id.is_(None),
+            report.state == "done",
+        )
+        .exists()
+    )
+    return and_(
+        or_(
+            and_(Delivery.state == "pending", Delivery.next_attempt_at <= now),
+            and_(Delivery.state == "inflight", Delivery.lease_until < now),
+        ),
+        or_(Delivery.app_update_id.is_(None), delivered),
     )
 
 
@@ -360,7 +379,7 @@ class Outbox:
             self._let_go(ids)
         return outcomes
 
-    def _start(self, delivery_id: int, clock: datetime | None) -> tuple[Ticket, int] | str:
+    def _start(self, delivery_id: int, clock: datetime | None) -> tuple[AnyTicket, int] | str:
         """Renew the lease as the call starts and build the ticket; LOST when the row is
         no longer ours, RELEASED (and released) when its destination is paused (at `clock`,
         the claim's time, which tests move forward)."""
@@ -395,6 +414,8 @@ class Outbox:
                     )
                 )
                 return RELEASED
+            if delivery.app_update_id is not None:
+                return update_ticket_for(session, delivery), delivery.attempts
             return ticket_for(delivery.request, delivery), delivery.attempts
 
     def deliver(self, delivery_id: int, now: datetime | None = None) -> str:
@@ -410,7 +431,10 @@ class Outbox:
             began = time.monotonic()
             failure: DeliveryError | None = None
             try:
-                receipt = adapter.submit(ticket)
+                if isinstance(ticket, UpdateTicket):
+                    receipt = adapter.submit_update(ticket)
+                else:
+                    receipt = adapter.submit(ticket)
             except DeliveryError as exc:
                 failure = exc
             except Exception as exc:  # an adapter bug must not kill the worker or lose the report
@@ -427,7 +451,7 @@ class Outbox:
             self._let_go([delivery_id])
 
     def _outcome(
-        self, delivery_id: int, ticket: Ticket, attempt: int, outcome: str, seconds: float
+        self, delivery_id: int, ticket: AnyTicket, attempt: int, outcome: str, seconds: float
     ) -> None:
         """The one place each attempted delivery's outcome is reported (log line, metrics)."""
         log.info(
@@ -444,7 +468,7 @@ class Outbox:
         metrics.observe_delivery(ticket.destination, outcome, seconds)
 
     def _succeeded(
-        self, delivery_id: int, ticket: Ticket, receipt: Receipt, clock: datetime | None = None
+        self, delivery_id: int, ticket: AnyTicket, receipt: Receipt, clock: datetime | None = None
     ) -> str:
         now = clock or utcnow()
         with self.db.write() as session, session.begin():
@@ -465,7 +489,7 @@ class Outbox:
                 # Someone else holds it now; their acknowledgement will count.
                 return LOST
             self._healthy(session, ticket.destination, now)
-            if ticket.primary:
+            if isinstance(ticket, Ticket) and ticket.primary:
                 self._received(session, delivery_id, ticket, receipt, now)
         return DONE
 
@@ -511,7 +535,7 @@ class Outbox:
     def _failed(
         self,
         delivery_id: int,
-        ticket: Ticket,
+        ticket: AnyTicket,
         attempts: int,
         exc: DeliveryError,
         clock: datetime | None = None,

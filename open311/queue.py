@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from .app_updates import updates_of
 from .catalog import Catalog
 from .db import utcnow
 from .keys import Caller
@@ -215,14 +216,16 @@ class Event:
     """One line of a report's history as staff see it."""
 
     at: datetime
-    kind: str  # "update" (public record) | "note" (internal)
+    kind: str  # "update" (public record) | "note" (internal) | "app" (sent by an app)
     status: str | None
     text: str | None
     by: str | None
+    link: str | None = None  # a photo an app sent with its update
 
 
 def history(session: Session, row: ServiceRequest, agency: str) -> list[Event]:
-    """The public updates and this agency's internal notes, oldest first."""
+    """The public updates, the updates apps sent (kept whether or not they were published)
+    and this agency's internal notes, oldest first."""
     events = [
         Event(u.updated_datetime, "update", u.status, u.status_notes, u.agency_responsible)
         for u in session.scalars(
@@ -238,6 +241,10 @@ def history(session: Session, row: ServiceRequest, agency: str) -> list[Event]:
             .where(StaffNote.request_id == row.id, StaffNote.agency == agency)
             .order_by(StaffNote.created_at, StaffNote.id)
         )
+    ]
+    events += [
+        Event(u.created_at, "app", u.detailed_status, u.description, None, u.media_url)
+        for u in updates_of(session, row)
     ]
     return sorted(events, key=lambda e: e.at)
 

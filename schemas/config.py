@@ -197,6 +197,15 @@ class AreaSchema(_Strict):
     name = fields.String(load_default=None, allow_none=True)
 
 
+class AppUpdatesSchema(_Strict):
+    """What an app's later update (POST servicerequestupdates) may do to the public record.
+    Both off by default: a resident's comment is kept for staff, and the status is the
+    agency's to set, until the agency says otherwise."""
+
+    public_comments = fields.Boolean(load_default=False)
+    status_changes = fields.Boolean(load_default=False)
+
+
 class AgencySchema(_Strict):
     id = fields.String(required=True, validate=[validate.Length(min=1, max=100), CODE])
     name = fields.String(required=True)
@@ -204,6 +213,7 @@ class AgencySchema(_Strict):
     settings = fields.Dict(keys=fields.String(), load_default=dict)
     # Shared secret for the inbound status webhook; HMAC-SHA256 over the body.
     webhook_secret = fields.String(load_default=None, allow_none=True)
+    app_updates = fields.Nested(AppUpdatesSchema, load_default=lambda: AppUpdatesSchema().load({}))
 
 
 class RouteWhenSchema(_Strict):

@@ -240,6 +240,12 @@ class RequestUpdateSchema(_Out):
         return self.public_ids[update.request_id]
 
 
+class UpdateCreatedSchema(_Out):
+    """The answer to POST servicerequestupdates: the gateway's id for the update."""
+
+    update_id = fields.String(attribute="public_id")
+
+
 class ErrorSchema(_Out):
     code = fields.Raw()
     description = fields.String()

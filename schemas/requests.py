@@ -170,6 +170,71 @@ class UpdatesQuerySchema(_Lenient):
     page_size = fields.Integer(validate=validate.Range(min=1, max=MAX_FEED_PAGE))
 
 
+# mySociety's statuses for an update (FixMyStreet sends them upper-case), and which of them
+# close a report; the rest leave it open.
+APP_STATUSES = (
+    "open",
+    "closed",
+    "fixed",
+    "in_progress",
+    "action_scheduled",
+    "investigating",
+    "planned",
+    "duplicate",
+    "not_councils_responsibility",
+    "no_further_action",
+    "internal_referral",
+    "reopen",
+    "for_triage",
+)
+CLOSING_STATUSES = frozenset(
+    {"closed", "fixed", "duplicate", "not_councils_responsibility", "no_further_action"}
+)
+
+
+class PostUpdateSchema(_Lenient):
+    """POST servicerequestupdates as FixMyStreet's Open311 client and open311-adapter send
+    it. The author's name and e-mail are accepted and not kept (see docs/api.md)."""
+
+    jurisdiction_id = fields.String()
+    service_request_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    # The app's own id for the update: update_id (open311-adapter), update_id_ext (FixMyStreet).
+    update_id = fields.String(validate=validate.Length(max=200))
+    update_id_ext = fields.String(validate=validate.Length(max=200))
+    updated_datetime = W3CDateTime()
+    status = fields.String()
+    description = Text(
+        validate=[
+            validate.Length(
+                max=MAX_DESCRIPTION,
+                error=f"The description is limited to {MAX_DESCRIPTION} characters.",
+            ),
+            _NO_CONTROL,
+        ]
+    )
+    media_url = fields.List(
+        fields.Url(schemes={"http", "https"}, validate=validate.Length(max=2000))
+    )
+
+    @pre_load
+    def _lower_status(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, Mapping):
+            data = dict(data)
+            if isinstance(data.get("status"), str):
+                data["status"] = data["status"].strip().lower()
+        return data
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("status") is not None and data["status"] not in APP_STATUSES:
+            raise ValidationError(
+                f"Unknown status; use one of {', '.join(s.upper() for s in APP_STATUSES)}.",
+                "status",
+            )
+        if not data.get("description") and not data.get("status"):
+            raise ValidationError("Send a description, a status or both.", "description")
+
+
 class DefinitionQuerySchema(_Lenient):
     jurisdiction_id = fields.String()
     extensions = fields.Boolean()

@@ -209,6 +209,7 @@ class EventOutSchema(Schema):
     status = fields.String(allow_none=True)
     text = fields.String(allow_none=True)
     by = fields.String(allow_none=True)
+    link = fields.String(allow_none=True)
 
 
 class StaffPageReportSchema(StaffReportSchema):

@@ -3,12 +3,15 @@ caller, and schema loading that turns marshmallow's complaints into Open311 erro
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from flask import current_app, request
 from marshmallow import Schema, ValidationError
 
 from schemas.errors import parameter_lines
+from schemas.personal import PERSONAL_FIELDS
 
 from ..catalog import Jurisdiction
 from ..errors import APIError
@@ -91,3 +94,35 @@ def caller() -> Caller | None:
         return None
     with gateway().db.read() as session:
         return authenticate(session, key)
+
+
+def required_caller(action: str, method: str) -> Caller:
+    """The key's holder for a POST that needs a key; 403 without one or with a wrong one
+    (worded as mySociety's endpoints word it, `method` being their name for the call)."""
+    key = presented_key()
+    if key is None:
+        raise APIError(403, f"An api_key is required to {action}.")
+    with gateway().db.read() as session:
+        found = authenticate(session, key)
+    if found is None:
+        raise APIError(403, f"Invalid api_key received -- can't proceed with {method}.")
+    return found
+
+
+def idempotency(pairs: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """An app may send `Idempotency-Key` (IETF httpapi draft) so that a POST retried after
+    a lost answer is not recorded twice. Returns (key, request fingerprint)."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        return None
+    if len(key) > 200:
+        raise APIError(400, "Idempotency-Key is limited to 200 characters.")
+    return key, fingerprint(pairs)
+
+
+def fingerprint(pairs: list[tuple[str, str]]) -> str:
+    """What a POST said, to tell a retry (the same) from a reused key (different). Personal
+    fields stay out: the fingerprint outlives the contact (anonymous services, the purge),
+    and with the public record it would confirm who filed a report."""
+    payload = sorted((k, v) for k, v in pairs if k != "api_key" and k not in PERSONAL_FIELDS)
+    return hashlib.sha256(json.dumps(payload).encode()).hexdigest()

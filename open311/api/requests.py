@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError
 
@@ -19,7 +17,6 @@ from schemas.output import (
     TokenSchema,
     followed_private_schema,
 )
-from schemas.personal import PERSONAL_FIELDS
 from schemas.requests import (
     DEFAULT_RADIUS_M,
     CreateRequestSchema,
@@ -32,7 +29,7 @@ from schemas.staff import StaffReportSchema
 from ..audit import record_reads
 from ..contact import ContactRequired, personal_fields_to_keep
 from ..errors import APIError
-from ..keys import Caller, authenticate
+from ..keys import Caller
 from ..models import ServiceRequest
 from ..render import answer, assemble, render
 from ..routing import OutsideServiceArea
@@ -51,28 +48,17 @@ from ..store import (
     widen_for,
 )
 from .media import photo_url, photos_from_request, record_photos
-from .params import caller, gateway, items, jurisdiction, load, presented_key
+from .params import caller, gateway, idempotency, items, jurisdiction, load, required_caller
 
 bp = Blueprint("requests", __name__)
 
 
-def _authorised_submitter() -> Caller:
-    key = presented_key()
-    if key is None:
-        raise APIError(403, "An api_key is required to create a service request.")
-    with gateway().db.read() as session:
-        found = authenticate(session, key)
-    if found is None:
-        raise APIError(403, "Invalid api_key received -- can't proceed with create_request.")
-    return found
-
-
 @bp.post("/requests.<any(json, xml):fmt>")
 def create(fmt: str) -> Response:
-    who = _authorised_submitter()
+    who = required_caller("create a service request", "create_request")
     pairs = items()
-    idempotency = _idempotency(pairs)
-    if idempotency is not None and (replayed := _replay(who, idempotency, fmt)) is not None:
+    retry_key = idempotency(pairs)
+    if retry_key is not None and (replayed := _replay(who, retry_key, fmt)) is not None:
         return replayed
     data = load(CreateRequestSchema(), flat_params(pairs))
     j = jurisdiction(data.get("jurisdiction_id"), data.get("lat"), data.get("long"))
@@ -107,7 +93,7 @@ def create(fmt: str) -> Response:
             (gw.catalog.agencies[d.agency].name for d in destinations if d.primary), None
         ),
         api_key_id=who.key_id,
-        idempotency=idempotency,
+        idempotency=retry_key,
     )
     try:
         with gw.db.write() as session, session.begin():
@@ -115,7 +101,7 @@ def create(fmt: str) -> Response:
             record_photos(session, row.id, photos)
     except IntegrityError:
         # The same Idempotency-Key raced in on another connection and won: answer as it did.
-        replayed = _replay(who, idempotency, fmt) if idempotency is not None else None
+        replayed = _replay(who, retry_key, fmt) if retry_key is not None else None
         if replayed is None:
             raise
         return replayed
@@ -132,20 +118,6 @@ def _created(row: ServiceRequest, kind: str | None, account_id: str | None) -> d
     elif kind == "batch":
         answer = {"token": row.token, **answer}
     return CreatedSchema().dump(answer)
-
-
-def _idempotency(pairs: list[tuple[str, str]]) -> tuple[str, str] | None:
-    """An app may send `Idempotency-Key` (IETF httpapi draft) so that a POST retried after
-    a lost answer does not file the report twice. Returns (key, request fingerprint)."""
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if not key:
-        return None
-    if len(key) > 200:
-        raise APIError(400, "Idempotency-Key is limited to 200 characters.")
-    # Personal fields stay out: the fingerprint outlives the contact (anonymous services,
-    # the purge), and with the public record it would confirm who filed a report.
-    payload = sorted((k, v) for k, v in pairs if k != "api_key" and k not in PERSONAL_FIELDS)
-    return key, hashlib.sha256(json.dumps(payload).encode()).hexdigest()
 
 
 def _replay(who: Caller, idempotency: tuple[str, str], fmt: str) -> Response | None:

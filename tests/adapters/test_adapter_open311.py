@@ -6,7 +6,7 @@ import pytest
 import requests
 import responses
 
-from adapters.base import PermanentFailure, Reference, TemporaryFailure
+from adapters.base import PermanentFailure, Reference, TemporaryFailure, UpdateTicket
 from adapters.open311_upstream import Open311Adapter
 
 SINCE = datetime(2024, 5, 2, 0, 0, tzinfo=UTC)
@@ -330,3 +330,69 @@ def test_status_server_error_is_temporary(backend) -> None:
     backend.on("GET", "/open311/v2/requests.json", status=502, body="bad gateway")
     with pytest.raises(TemporaryFailure):
         adapter_for(backend).fetch_updates(SINCE, [Reference(backend_id="1")])
+
+
+# --- updates from the app that filed the report -------------------------------------------
+
+
+def update_ticket(**overrides) -> UpdateTicket:
+    values = {
+        "request_id": "NHV-12",
+        "backend_id": "638344",
+        "update_id": "U5F0C2A9B11D3E7A4",
+        "idempotency_key": "NHV-12:nhv-public-works:U5F0C2A9B11D3E7A4",
+        "destination": "nhv-public-works",
+        "jurisdiction_id": "newhavenct.gov",
+        "updated_datetime": datetime(2024, 5, 2, 9, 0, 5, tzinfo=UTC),
+        "status": "closed",
+        "detailed_status": "fixed",
+        "description": "Filled",
+    }
+    values.update(overrides)
+    return UpdateTicket(**values)
+
+
+def test_an_update_is_posted_as_open311_adapter_expects_it(backend) -> None:
+    backend.on("POST", "/open311/v2/servicerequestupdates.json", json=[{"update_id": "UP-9"}])
+    receipt = adapter_for(backend).submit_update(update_ticket())
+    assert receipt.backend_id == "UP-9"
+    (seen,) = backend.received
+    assert seen.headers["Idempotency-Key"] == "NHV-12:nhv-public-works:U5F0C2A9B11D3E7A4"
+    assert seen.form() == {
+        "api_key": ["KEY-123"],
+        "jurisdiction_id": ["newhaven.ct.us"],
+        "service_request_id": ["638344"],
+        "update_id": ["U5F0C2A9B11D3E7A4"],
+        "status": ["FIXED"],
+        "updated_datetime": ["2024-05-02T09:00:05Z"],
+        "description": ["Filled"],
+    }
+
+
+def test_an_update_answer_in_xml_is_read(backend) -> None:
+    backend.on(
+        "POST",
+        "/open311/v2/servicerequestupdates.xml",
+        body="<?xml version='1.0'?><service_request_updates><request_update>"
+        "<update_id>UP-10</update_id></request_update></service_request_updates>",
+    )
+    receipt = adapter_for(backend, format="xml").submit_update(update_ticket(detailed_status=None))
+    assert receipt.backend_id == "UP-10"
+    assert backend.received[0].form()["status"] == ["CLOSED"]
+
+
+def test_an_update_without_the_upstream_id_or_refused_fails_as_it_should(backend) -> None:
+    with pytest.raises(TemporaryFailure):
+        adapter_for(backend).submit_update(update_ticket(backend_id=None))
+    assert backend.received == []
+    backend.on(
+        "POST",
+        "/open311/v2/servicerequestupdates.json",
+        status=400,
+        json=[{"code": 400, "description": "update_id missing"}],
+    )
+    with pytest.raises(PermanentFailure, match="update_id missing"):
+        adapter_for(backend).submit_update(update_ticket())
+    backend.on("POST", "/open311/v2/servicerequestupdates.json", json=[{"nothing": "here"}])
+    with pytest.raises(TemporaryFailure, match="update_id"):
+        adapter_for(backend).submit_update(update_ticket())

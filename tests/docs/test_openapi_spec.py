@@ -234,6 +234,7 @@ def test_query_parameters_follow_the_input_schemas(spec: dict[str, Any], fmt: st
     ("schema", "component"),
     [
         (in_schemas.CreateRequestSchema(), "CreateRequestForm"),
+        (in_schemas.PostUpdateSchema(), "UpdateForm"),
         (staff_schemas.StatusChangeSchema(), "StatusChange"),
         (staff_schemas.WebhookUpdateSchema(), "WebhookUpdate"),
         (staff_schemas.WebhookSchema(), "WebhookPayload"),
@@ -264,6 +265,7 @@ def test_bodies_follow_the_input_schemas(
         (out_schemas.NoteSchema(), "Note"),
         (out_schemas.followed_private_schema(extensions=True), "FollowedRequest"),
         (out_schemas.RequestUpdateSchema(), "RequestUpdate"),
+        (out_schemas.UpdateCreatedSchema(), "UpdateCreated"),
         (out_schemas.ErrorSchema(), "Error"),
         (staff_schemas.StaffReportSchema(), "StaffReport"),
         (staff_schemas.ContactOutSchema(), "Reporter"),
