@@ -36,6 +36,16 @@ class Change:
     agency_responsible: str | None = None
     expected_datetime: datetime | None = None
 
+    def __post_init__(self) -> None:
+        # A back-end's text may hold NUL, which PostgreSQL's text type refuses outright (and
+        # SQLite would keep): dropped here, where every change enters, so both databases
+        # store the same thing and the write never fails. Other control characters are
+        # kept; XML answers leave them out (schemas/xmltext.py), JSON escapes them.
+        for name in ("status", "detailed_status", "status_notes", "agency_responsible"):
+            value = getattr(self, name)
+            if value is not None and "\x00" in value:
+                object.__setattr__(self, name, value.replace("\x00", ""))
+
 
 def dedup_key(source: str, request_id: int, change: Change, update_id: str | None) -> str:
     if update_id:

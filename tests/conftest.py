@@ -19,7 +19,7 @@ from open311.db import Base, Database, database_url
 from open311.keys import create_key
 from open311.migrate import upgrade
 
-pytest_plugins = ["tests.support.plugin"]
+pytest_plugins = ["tests.support.plugin", "tests.support.browser"]
 
 PG_URL = os.environ.get("OPEN311_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])

@@ -20,7 +20,6 @@ import requests
 
 from tests.conformance.conftest import _free_port, _stop
 from tests.observability.conftest import run_open311, serving
-from tests.pages.conftest import browser  # noqa: F401 (the session's Chromium)
 
 from .conftest import clean_env, nginx_prefix, write_config
 
@@ -91,7 +90,7 @@ def front(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 def test_a_report_in_and_a_staff_sign_in_through_nginx(
-    browser: Any,  # noqa: F811
+    browser: Any,
     front: dict[str, Any],
 ) -> None:
     root = front["root"]

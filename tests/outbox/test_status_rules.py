@@ -162,5 +162,6 @@ def test_control_characters_from_a_back_end_are_left_out_of_xml(
         assert r.status_code == 200, r.data
         [record] = [x for x in parse(r, "xml") if x["service_request_id"] == rid]
         assert record["status_notes"] == "Patched by crew[0m 4"
-    # JSON carries them escaped: nothing to strip there.
-    assert public(client, rid, "json")["status_notes"] == notes
+    # JSON carries them escaped, all but NUL, which no database here stores (PostgreSQL's
+    # text refuses it): it is dropped where the change comes in, on both databases.
+    assert public(client, rid, "json")["status_notes"] == notes.replace("\x00", "")

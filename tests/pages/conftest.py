@@ -2,8 +2,7 @@
 
 - `live_server`: the test app (the `app` fixture, so a module's `settings` override applies)
   served by a threaded werkzeug server on 127.0.0.1; yields its base URL.
-- `browser`: one headless Chromium (Debian's /usr/bin/chromium, or OPEN311_CHROMIUM) driven
-  by Playwright for the whole session, no browser download; skipped when either is missing.
+- `browser` (tests/support/browser.py, one for the whole run): headless Chromium.
 - `phone`: a fresh browser context at 390×844 (touch, mobile) and its page; `desktop` the
   same at 1280×900. Each test gets its own cookies and storage.
 - `axe_violations(page)`: runs the vendored axe-core (tests/pages/axe.min.js, see
@@ -16,8 +15,6 @@ from elsewhere fails its test rather than reaching the network.
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,27 +26,7 @@ from werkzeug.serving import make_server
 REPO = Path(__file__).resolve().parents[2]
 AXE = Path(__file__).with_name("axe.min.js")
 SCREENSHOTS = REPO / "docs" / "screenshots"
-CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
 PHONE = {"width": 390, "height": 844}
-
-
-def chromium_path() -> str | None:
-    explicit = os.environ.get("OPEN311_CHROMIUM")
-    for candidate in ((explicit,) if explicit else ()) + CANDIDATES:
-        found = shutil.which(candidate)
-        if found:
-            return found
-    return None
 
 
 @pytest.fixture
@@ -62,18 +39,6 @@ def live_server(app: Any) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    exe = chromium_path()
-    if exe is None:
-        pytest.skip("Chromium not found (Debian: apt-get install -y chromium)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=exe, args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
 
 
 def _page(browser: Any, viewport: dict[str, int], mobile: bool) -> Iterator[Any]:
