@@ -14,6 +14,8 @@ from datetime import datetime
 from sqlalchemy import case, func, select, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
+from schemas.datetimes import format_w3c
+
 from .db import UTCDateTime, utcnow
 from .models import Delivery, DestinationState
 from .outbox import is_due
@@ -90,7 +92,7 @@ def status_table(states: list[DestinationStatus]) -> str:
             str(s.depth),
             str(s.due),
             _age(s.oldest_due_age),
-            s.paused_until.strftime("%Y-%m-%dT%H:%M:%SZ") if s.paused_until else "-",
+            format_w3c(s.paused_until) if s.paused_until else "-",
             str(s.dead),
             (s.last_error or "-")[:120],
         )

@@ -7,7 +7,7 @@ from typing import Any
 from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_babel import format_datetime, gettext
 
-from schemas.fields import parse_w3c
+from schemas.datetimes import parse_w3c
 from schemas.output import ExtendedRequestSchema
 
 from ..catalog import Catalog, Service
