@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import smtplib
+import socket
 import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from adapters.base import (
 )
 from adapters.common import ticket_text_fields
 from adapters.config import SettingsReader, check_format_template
+from adapters.deadline import Deadline
 from adapters.http import read_timeout
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,29 @@ SETTINGS = (
 DEFAULT_SUBJECT = "[Open311] {service_name} ({request_id})"
 FALLBACK_DOMAIN = "open311-gateway.invalid"
 _WHEN = "%Y-%m-%d %H:%M UTC"
+
+
+class _WatchedSMTP(smtplib.SMTP):
+    """smtplib's client with its socket under a deadline from the moment it is connected,
+    so a greeting that drips is cut too; made without a host, so connecting (bounded by the
+    connect timeout) is a separate step, and every later socket operation is bounded by the
+    read timeout."""
+
+    def __init__(self, deadline: Deadline, read: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deadline = deadline
+        self.read_timeout = read
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = super()._get_socket(host, port, timeout)  # type: ignore[misc]
+        self.deadline.watch(sock)
+        sock.settimeout(self.read_timeout)
+        self.timeout = self.read_timeout
+        return sock
+
+
+class _WatchedSMTPSSL(_WatchedSMTP, smtplib.SMTP_SSL):
+    pass
 
 
 class EmailAdapter(Adapter):
@@ -74,16 +99,19 @@ class EmailAdapter(Adapter):
         self.subject = reader.get_str("subject", default=DEFAULT_SUBJECT) or DEFAULT_SUBJECT
         check_format_template(reader, "subject", self.subject, _SUBJECT_FIELDS)
         self.include_contact = reader.get_bool("include_contact", True)
-        # smtplib has one timeout for connecting and for every later socket operation.
-        timeouts = read_timeout(reader)
-        self.timeout = max(timeouts.connect, timeouts.read)
+        # smtplib takes one timeout for connecting and one for every later socket operation;
+        # the total is a deadline over the whole conversation (adapters/deadline.py), since
+        # a server that drips its replies would reset a socket timeout with every byte.
+        self.timeouts = read_timeout(reader)
         domain = self.envelope_sender.rpartition("@")[2].strip()
         self.domain = domain or FALLBACK_DOMAIN
 
     def submit(self, ticket: Ticket) -> Receipt:
         message = self.compose(ticket)
+        deadline = Deadline(self.timeouts.total)
         try:
-            refused = self._send(message)
+            with deadline:
+                refused = self._send(message, deadline)
         except smtplib.SMTPRecipientsRefused as exc:
             raise _recipients_failure(exc.recipients) from exc
         except smtplib.SMTPNotSupportedError as exc:
@@ -92,6 +120,11 @@ class EmailAdapter(Adapter):
         except smtplib.SMTPResponseException as exc:
             raise _reply_failure(exc.smtp_code, exc.smtp_error, self.host) from exc
         except (smtplib.SMTPException, OSError) as exc:
+            if deadline.expired:
+                raise TemporaryFailure(
+                    f"submit: mail to {self.host}:{self.port} timed out: not done within "
+                    f"{self.timeouts.total:g}s (the total deadline)"
+                ) from exc
             # Refused connections, timeouts, TLS trouble, a server hanging up.
             raise TemporaryFailure(
                 f"submit: mail to {self.host}:{self.port} failed ({type(exc).__name__}: {exc})"
@@ -100,16 +133,19 @@ class EmailAdapter(Adapter):
             log.warning("email: %d recipient(s) refused for %s", len(refused), ticket.request_id)
         return Receipt(backend_id=message["Message-ID"])
 
-    def _send(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
+    def _send(self, message: EmailMessage, deadline: Deadline) -> dict[str, tuple[int, bytes]]:
         context = ssl.create_default_context()
+        connect = min(self.timeouts.connect, max(0.001, deadline.remaining()))
         client: smtplib.SMTP
         if self.use_ssl:
-            client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            client = _WatchedSMTPSSL(deadline, self.timeouts.read, timeout=connect, context=context)
         else:
-            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            client = _WatchedSMTP(deadline, self.timeouts.read, timeout=connect)
         with client:
+            client.connect(self.host, self.port)
             if self.starttls:
                 client.starttls(context=context)
+                deadline.watch(client.sock)  # the TLS socket replaced the plain one
             if self.username is not None and self.password is not None:
                 client.login(self.username, self.password)
             return client.send_message(

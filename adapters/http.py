@@ -3,7 +3,7 @@ where a `requests` exception or an HTTP status becomes a TemporaryFailure or a
 PermanentFailure.
 
 Every call is bounded: in time, by a wall-clock deadline over the whole call (connecting,
-sending, the headers and the whole answer), enforced by a watchdog that shuts the socket
+sending, the headers and the whole answer), enforced by adapters/deadline.py, which shuts the socket
 when it passes, because a socket read timeout restarts with every byte and a server that
 drips one byte a second would never trip it; in size, by reading the answer as a stream
 and stopping at `max_answer_bytes`. Redirects are followed only for reads and only within
@@ -12,15 +12,11 @@ the configured origin, so credentials and signed headers never reach another hos
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import heapq
 import hmac
-import itertools
 import logging
 import socket
 import threading
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -35,6 +31,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from adapters.base import DeliveryError, PermanentFailure, TemporaryFailure
 from adapters.config import SettingsReader
+from adapters.deadline import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -290,87 +287,9 @@ def json_answer(response: requests.Response, what: str) -> Any:
         raise TemporaryFailure(f"{what}: the answer is not JSON: {excerpt or '(empty)'}") from None
 
 
-# --- the deadline -----------------------------------------------------------------------
+# --- the deadline (adapters/deadline.py) on requests' connections ----------------------
 
 
-class _Call:
-    """One call's deadline and the sockets it used; expiring shuts them, which ends any
-    read blocked on them at once."""
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-        self.expired = False
-        self.finished = False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def watch(self, sock: socket.socket | None) -> None:
-        if sock is None:
-            return
-        with self._lock:
-            self._sockets.append(sock)
-            if not self.expired:
-                return
-        _shut(sock)
-
-    def expire(self) -> None:
-        with self._lock:
-            if self.finished:
-                return
-            self.expired = True
-            sockets = list(self._sockets)
-        for sock in sockets:
-            _shut(sock)
-
-    def finish(self) -> None:
-        with self._lock:
-            self.finished = True
-            self._sockets.clear()
-
-
-def _shut(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):  # already closed
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-class _Watchdog:
-    """One daemon thread for the process: expires each call at its deadline."""
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, _Call]] = []
-        self._order = itertools.count()
-        self._wake = threading.Condition()
-        self._thread: threading.Thread | None = None
-
-    def add(self, call: _Call) -> None:
-        with self._wake:
-            heapq.heappush(self._heap, (call.deadline, next(self._order), call))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="open311-http-deadlines", daemon=True
-                )
-                self._thread.start()
-            self._wake.notify()
-
-    def _run(self) -> None:
-        with self._wake:
-            while True:
-                while self._heap and self._heap[0][2].finished:
-                    heapq.heappop(self._heap)
-                if not self._heap:
-                    self._wake.wait()
-                    continue
-                wait = self._heap[0][0] - time.monotonic()
-                if wait > 0:
-                    self._wake.wait(wait)
-                    continue
-                heapq.heappop(self._heap)[2].expire()
-
-
-_WATCHDOG = _Watchdog()
 _CURRENT = threading.local()  # the call this thread is making
 
 
@@ -480,21 +399,19 @@ class HttpClient:
         if idempotency_key:
             sent_headers["Idempotency-Key"] = idempotency_key
         method = method.upper()
-        call = _Call(time.monotonic() + self.timeouts.total)
-        _CURRENT.call = call
-        _WATCHDOG.add(call)
-        try:
-            response = self._send(call, method, url, what, sent_headers, kwargs)
-        finally:
-            call.finish()
-            _CURRENT.call = None
+        with Deadline(self.timeouts.total) as call:
+            _CURRENT.call = call
+            try:
+                response = self._send(call, method, url, what, sent_headers, kwargs)
+            finally:
+                _CURRENT.call = None
         if check_status:
             raise_for_status(response, what)
         return response
 
     def _send(
         self,
-        call: _Call,
+        call: Deadline,
         method: str,
         url: str,
         what: str,

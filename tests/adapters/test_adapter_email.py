@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -171,6 +174,54 @@ def test_server_that_never_greets_times_out(silent_port, make_ticket) -> None:
     )
     with pytest.raises(TemporaryFailure):
         adapter.submit(make_ticket())
+
+
+@pytest.fixture
+def dripping_port() -> Iterator[int]:
+    """A server that answers every SMTP command, one byte every 0.2 s: each byte comes well
+    inside the read timeout, so only the total deadline ends the conversation."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip(conn: socket.socket, line: bytes) -> None:
+        for byte in line:
+            if stop.is_set():
+                return
+            conn.sendall(bytes([byte]))
+            time.sleep(0.2)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                drip(conn, b"220 slow.example ESMTP\r\n")
+                while not stop.is_set() and conn.recv(4096):
+                    drip(conn, b"250 ok\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    listener.close()
+    thread.join(timeout=5)
+
+
+def test_a_dripping_server_is_cut_at_the_total_deadline(dripping_port, make_ticket) -> None:
+    adapter = EmailAdapter(
+        {
+            "host": "127.0.0.1",
+            "port": dripping_port,
+            "from": "a@example.gov",
+            "to": "b@example.gov",
+            "timeout": {"connect": 1, "read": 1, "total": 2},
+        }
+    )
+    started = time.monotonic()
+    with pytest.raises(TemporaryFailure, match="total deadline"):
+        adapter.submit(make_ticket())
+    seconds = time.monotonic() - started
+    print(f"dripping SMTP server: cut after {seconds:.2f}s (total deadline 2s)")
+    assert 1.8 <= seconds < 3.0, seconds
 
 
 def test_there_is_no_way_back(smtp_server) -> None:

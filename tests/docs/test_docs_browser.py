@@ -8,10 +8,7 @@ Run only this: `python -m pytest tests/docs -m browser`.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +16,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from lxml import html
-from werkzeug.serving import make_server
+
+from tests.support.browser import LAUNCH_ARGS, chromium_path, serve_on_loopback
 
 pytestmark = pytest.mark.browser
 
-CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 INSTALL_HINT = (
     "Chromium not found: install it to run the browser test "
     "(Debian/Ubuntu: apt-get update && apt-get install -y chromium), "
@@ -31,45 +28,23 @@ INSTALL_HINT = (
 )
 
 
-def chromium() -> str | None:
-    explicit = os.environ.get("OPEN311_CHROMIUM")
-    for candidate in ((explicit,) if explicit else ()) + CANDIDATES:
-        found = shutil.which(candidate)
-        if found:
-            return found
-    return None
-
-
 @pytest.fixture
 def live_server(docs_app: Any) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, docs_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serve_on_loopback(docs_app) as url:
+        yield url
 
 
 def run_chromium(url: str, workdir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    exe = chromium()
+    exe = chromium_path()
     if exe is None:
         pytest.skip(INSTALL_HINT)
     command = [
         exe,
         "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
+        # LAUNCH_ARGS ends with the resolver rule: names other than the loopback address do
+        # not resolve, and a request that tries to leave is still recorded in the net log.
+        *LAUNCH_ARGS,
         f"--user-data-dir={workdir / 'profile'}",
-        # Names other than the loopback address do not resolve: the test needs no network,
-        # and a request that tries to leave is still recorded in the net log below.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
         f"--log-net-log={workdir / 'netlog.json'}",
         "--enable-logging=stderr",
         "--v=0",

@@ -15,13 +15,13 @@ from elsewhere fails its test rather than reaching the network.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
+
+from tests.support.browser import serve_on_loopback
 
 REPO = Path(__file__).resolve().parents[2]
 AXE = Path(__file__).with_name("axe.min.js")
@@ -31,14 +31,8 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture
 def live_server(app: Any) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serve_on_loopback(app) as url:
+        yield url
 
 
 def _page(browser: Any, viewport: dict[str, int], mobile: bool) -> Iterator[Any]:

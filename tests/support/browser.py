@@ -13,12 +13,15 @@ from elsewhere fails its test rather than reaching the network.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from werkzeug.serving import make_server
 
 CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 LAUNCH_ARGS = [
@@ -52,3 +55,17 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=exe, args=LAUNCH_ARGS)
         yield launched
         launched.close()
+
+
+@contextlib.contextmanager
+def serve_on_loopback(app: Any) -> Iterator[str]:
+    """`app` served by a threaded werkzeug server on 127.0.0.1 for the browser; yields its
+    base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
