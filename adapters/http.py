@@ -299,25 +299,27 @@ def _watch_current(sock: socket.socket | None) -> None:
         call.watch(sock)
 
 
-class _WatchedHTTPConnection(HTTPConnection):
-    # connect() for a new socket, getresponse() for one reused from the pool.
+class _Watched:
+    """Puts the connection's socket under the current call's deadline: in connect() for a
+    new socket, in getresponse() for one reused from the pool."""
+
+    sock: socket.socket | None
+
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # type: ignore[misc]
         _watch_current(self.sock)
 
     def getresponse(self) -> Any:
         _watch_current(self.sock)
-        return super().getresponse()
+        return super().getresponse()  # type: ignore[misc]
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _watch_current(self.sock)
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
 
-    def getresponse(self) -> Any:
-        _watch_current(self.sock)
-        return super().getresponse()
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
