@@ -20,6 +20,13 @@ _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
 Precision = Literal["seconds", "milliseconds", "microseconds"]
 
+# The dates a client may send. Far enough inside datetime's own limits (years 1 and 9999)
+# that a query's default window (90 days from a bound) and an offset's conversion to UTC
+# cannot overflow, and stored alike by SQLite and PostgreSQL: outside them a date is a
+# mistake (9999-12-01, 0001-01-05), answered 400, never a filter.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
 
 def as_utc(value: datetime) -> datetime:
     """An aware UTC datetime; a naive one is taken as UTC."""
@@ -43,7 +50,18 @@ def parse_w3c(text: str) -> datetime:
     value = _FRACTION.sub(r"\1", value)
     if value.endswith("z"):
         value = value[:-1] + "Z"
-    return as_utc(datetime.fromisoformat(value))
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except OverflowError as exc:
+        # 0001-01-01T00:00:00+01:00 is a valid spelling of a moment before year 1.
+        raise ValueError(f"{text!r} is outside the years datetime can hold") from exc
+
+
+def within_range(value: datetime) -> datetime:
+    """`value` (aware) when it lies in EARLIEST..LATEST; ValueError otherwise."""
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"{value.isoformat()} is outside {EARLIEST.year}..{LATEST.year}")
+    return value
 
 
 def parse_datetime(value: Any) -> datetime | None:

@@ -8,25 +8,32 @@ from typing import Any
 
 from marshmallow import fields
 
-from .datetimes import format_w3c, parse_w3c
+from .datetimes import EARLIEST, LATEST, format_w3c, parse_w3c, within_range
 
 
 class W3CDateTime(fields.Field):
-    """In: lenient (see parse_w3c). Out: UTC with `Z` and no fractional seconds."""
+    """In: lenient (see parse_w3c), within EARLIEST..LATEST. Out: UTC with `Z` and no
+    fractional seconds."""
 
     default_error_messages = {  # noqa: RUF012
         "invalid": "Not a date and time. Use W3C format, e.g. 2026-01-31T14:30:00Z.",
+        "range": f"Dates lie between {format_w3c(EARLIEST)} and {format_w3c(LATEST)}.",
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         if isinstance(value, datetime):
-            return value if value.tzinfo else value.replace(tzinfo=UTC)
-        if not isinstance(value, str):
+            parsed = value if value.tzinfo else value.replace(tzinfo=UTC)
+        elif isinstance(value, str):
+            try:
+                parsed = parse_w3c(value)
+            except ValueError as exc:
+                raise self.make_error("invalid") from exc
+        else:
             raise self.make_error("invalid")
         try:
-            return parse_w3c(value)
+            return within_range(parsed)
         except ValueError as exc:
-            raise self.make_error("invalid") from exc
+            raise self.make_error("range") from exc
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else format_w3c(value)

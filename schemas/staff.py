@@ -8,6 +8,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from .datetimes import EARLIEST, LATEST
 from .fields import Text, W3CDateTime
 from .output import ExtendedRequestSchema, RequestSchema
 from .personal import PERSONAL_FIELDS
@@ -132,7 +133,8 @@ class StatusFormSchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     public_note = Text(validate=validate.Length(max=4000))
     internal_note = Text(validate=validate.Length(max=4000))
-    expected_date = fields.Date()
+    # The years every date a client sends lies in (schemas/datetimes.py).
+    expected_date = fields.Date(validate=validate.Range(min=EARLIEST.date(), max=LATEST.date()))
 
 
 class AssignFormSchema(Schema):

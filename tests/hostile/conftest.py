@@ -3,6 +3,10 @@ requested format, and a refused request leaves every table as it was."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,14 +14,35 @@ from sqlalchemy import func, select
 
 from open311.db import Base
 from tests.helpers import errors, text
+from tests.support.openapi_shapes import demo_config_copy
 
 API = "/open311/v2"
+# The demo's public-works back-end, given a webhook secret so its push can be tried.
+WEBHOOK_AGENCY = "nhv-public-works"
+WEBHOOK_SECRET = "hostile-webhook-secret"
 
 
 @pytest.fixture
-def settings(db_url: str) -> dict[str, Any]:
+def settings(db_url: str, tmp_path: Path) -> dict[str, Any]:
     # Rate limits have their own test (test_rate_limits.py) with its own configuration.
-    return {"DATABASE_URL": db_url, "TESTING": True, "RATELIMIT_ENABLED": False}
+    config = demo_config_copy(tmp_path, {WEBHOOK_AGENCY: WEBHOOK_SECRET})
+    return {
+        "DATABASE_URL": db_url,
+        "CONFIG": str(config),
+        "TESTING": True,
+        "RATELIMIT_ENABLED": False,
+    }
+
+
+def push(client: Any, fmt: str, updates: list[dict[str, Any]]) -> Any:
+    """The back-end's signed webhook POST of `updates`."""
+    body = json.dumps({"updates": updates}).encode()
+    signature = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return client.post(
+        f"{API}/agencies/{WEBHOOK_AGENCY}/updates.{fmt}",
+        data=body,
+        headers={"Content-Type": "application/json", "X-Open311-Signature": f"sha256={signature}"},
+    )
 
 
 def table_counts(app: Any) -> dict[str, int]:
