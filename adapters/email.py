@@ -8,69 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import smtplib
-import socket
-import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from typing import Any
 
-from adapters.base import (
-    Adapter,
-    DeliveryError,
-    PermanentFailure,
-    Receipt,
-    TemporaryFailure,
-    Ticket,
-)
+from adapters.base import Adapter, Receipt, Ticket
 from adapters.common import ticket_text_fields
 from adapters.config import SettingsReader, check_format_template
-from adapters.deadline import Deadline
-from adapters.http import read_timeout
+from adapters.smtp import SMTP_SETTINGS, SmtpSender, mail_address
 
 log = logging.getLogger(__name__)
 
-SETTINGS = (
-    "host",
-    "port",
-    "starttls",
-    "ssl",
-    "username",
-    "password",
-    "from",
-    "to",
-    "subject",
-    "include_contact",
-    "timeout",
-)
+SETTINGS = (*SMTP_SETTINGS, "from", "to", "subject", "include_contact")
 DEFAULT_SUBJECT = "[Open311] {service_name} ({request_id})"
 FALLBACK_DOMAIN = "open311-gateway.invalid"
 _WHEN = "%Y-%m-%d %H:%M UTC"
-
-
-class _WatchedSMTP(smtplib.SMTP):
-    """smtplib's client with its socket under a deadline from the moment it is connected,
-    so a greeting that drips is cut too; made without a host, so connecting (bounded by the
-    connect timeout) is a separate step, and every later socket operation is bounded by the
-    read timeout."""
-
-    def __init__(self, deadline: Deadline, read: float, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.deadline = deadline
-        self.read_timeout = read
-
-    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = super()._get_socket(host, port, timeout)  # type: ignore[misc]
-        self.deadline.watch(sock)
-        sock.settimeout(self.read_timeout)
-        self.timeout = self.read_timeout
-        return sock
-
-
-class _WatchedSMTPSSL(_WatchedSMTP, smtplib.SMTP_SSL):
-    pass
 
 
 class EmailAdapter(Adapter):
@@ -79,19 +33,11 @@ class EmailAdapter(Adapter):
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         super().__init__(settings)
         reader = SettingsReader(self.name, self.settings, allowed=SETTINGS)
-        self.host = reader.require_str("host").strip()
-        self.use_ssl = reader.get_bool("ssl", False)
-        self.starttls = reader.get_bool("starttls", False)
-        if self.use_ssl and self.starttls:
-            raise reader.error("starttls", "cannot be combined with 'ssl' (pick one)")
-        self.port = reader.get_int("port", 465 if self.use_ssl else 25, minimum=1, maximum=65535)
-        self.username = reader.get_str("username")
-        self.password = reader.get_str("password")
-        if (self.username is None) != (self.password is None):
-            raise reader.error("password" if self.username else "username", "is required too")
-        self.sender = _address(reader, "from", reader.require_str("from"))
+        self.smtp = SmtpSender.from_settings(reader)
+        self.host, self.port = self.smtp.host, self.smtp.port
+        self.sender = mail_address(reader, "from", reader.require_str("from"))
         self.recipients = [
-            _address(reader, "to", a) for a in reader.get_str_list("to", required=True)
+            mail_address(reader, "to", a) for a in reader.get_str_list("to", required=True)
         ]
         # The envelope takes bare addresses; the headers keep any display names.
         self.envelope_sender = parseaddr(self.sender)[1]
@@ -99,58 +45,17 @@ class EmailAdapter(Adapter):
         self.subject = reader.get_str("subject", default=DEFAULT_SUBJECT) or DEFAULT_SUBJECT
         check_format_template(reader, "subject", self.subject, _SUBJECT_FIELDS)
         self.include_contact = reader.get_bool("include_contact", True)
-        # smtplib takes one timeout for connecting and one for every later socket operation;
-        # the total is a deadline over the whole conversation (adapters/deadline.py), since
-        # a server that drips its replies would reset a socket timeout with every byte.
-        self.timeouts = read_timeout(reader)
         domain = self.envelope_sender.rpartition("@")[2].strip()
         self.domain = domain or FALLBACK_DOMAIN
 
     def submit(self, ticket: Ticket) -> Receipt:
         message = self.compose(ticket)
-        deadline = Deadline(self.timeouts.total)
-        try:
-            with deadline:
-                refused = self._send(message, deadline)
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise _recipients_failure(exc.recipients) from exc
-        except smtplib.SMTPNotSupportedError as exc:
-            # STARTTLS or AUTH asked for but not offered: a configuration problem.
-            raise PermanentFailure(f"submit: {self.host}:{self.port}: {exc}") from exc
-        except smtplib.SMTPResponseException as exc:
-            raise _reply_failure(exc.smtp_code, exc.smtp_error, self.host) from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            if deadline.expired:
-                raise TemporaryFailure(
-                    f"submit: mail to {self.host}:{self.port} timed out: not done within "
-                    f"{self.timeouts.total:g}s (the total deadline)"
-                ) from exc
-            # Refused connections, timeouts, TLS trouble, a server hanging up.
-            raise TemporaryFailure(
-                f"submit: mail to {self.host}:{self.port} failed ({type(exc).__name__}: {exc})"
-            ) from exc
+        refused = self.smtp.send(
+            message, self.envelope_sender, self.envelope_recipients, what="submit"
+        )
         if refused:
             log.warning("email: %d recipient(s) refused for %s", len(refused), ticket.request_id)
         return Receipt(backend_id=message["Message-ID"])
-
-    def _send(self, message: EmailMessage, deadline: Deadline) -> dict[str, tuple[int, bytes]]:
-        context = ssl.create_default_context()
-        connect = min(self.timeouts.connect, max(0.001, deadline.remaining()))
-        client: smtplib.SMTP
-        if self.use_ssl:
-            client = _WatchedSMTPSSL(deadline, self.timeouts.read, timeout=connect, context=context)
-        else:
-            client = _WatchedSMTP(deadline, self.timeouts.read, timeout=connect)
-        with client:
-            client.connect(self.host, self.port)
-            if self.starttls:
-                client.starttls(context=context)
-                deadline.watch(client.sock)  # the TLS socket replaced the plain one
-            if self.username is not None and self.password is not None:
-                client.login(self.username, self.password)
-            return client.send_message(
-                message, from_addr=self.envelope_sender, to_addrs=self.envelope_recipients
-            )
 
     def compose(self, ticket: Ticket) -> EmailMessage:
         fields = ticket_text_fields(ticket)
@@ -245,27 +150,3 @@ def _rows(rows: list[tuple[str, str | None]]) -> list[str]:
 
 def _section(title: str, lines: list[str]) -> list[str]:
     return [title, "-" * len(title), *lines]
-
-
-def _address(reader: SettingsReader, key: str, value: str) -> str:
-    address = parseaddr(value)[1]
-    if "@" not in address or any(c in value for c in "\r\n"):
-        raise reader.error(key, f"is not a mail address: {value!r}")
-    return value.strip()
-
-
-def _reply_failure(code: int, reply: bytes | str, host: str) -> DeliveryError:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    message = f"submit: {host} answered {code} {text}".strip()
-    if 500 <= code < 600:
-        return PermanentFailure(message)
-    # 4xx is "try again later" in SMTP; anything odd (-1 for a garbled reply) as well.
-    return TemporaryFailure(message)
-
-
-def _recipients_failure(recipients: Mapping[str, tuple[int, bytes]]) -> DeliveryError:
-    replies = "; ".join(f"{rcpt}: {code}" for rcpt, (code, _) in recipients.items())
-    message = f"submit: every recipient was refused ({replies})"
-    if any(400 <= code < 500 for code, _ in recipients.values()):
-        return TemporaryFailure(message)
-    return PermanentFailure(message)

@@ -136,6 +136,21 @@ class Gateway:
     rate_limits: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Notifications:
+    """Updates for the reporter: where the links point, the default language, and each
+    channel's settings (None: the channel is off), read by adapters/notify.py."""
+
+    public_url: str  # no trailing slash
+    default_language: str
+    email: dict[str, Any] | None = None
+    sms: dict[str, Any] | None = None
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(c for c in ("email", "sms") if getattr(self, c) is not None)
+
+
 @dataclass
 class Catalog:
     source: Path
@@ -145,6 +160,7 @@ class Catalog:
     areas: dict[str, Area]
     routes: list[Route]
     services: dict[tuple[str, str], Service]  # (jurisdiction, code) -> service
+    notifications: Notifications | None = None
 
     def services_in(self, jurisdiction: str) -> list[Service]:
         return [s for (j, _), s in self.services.items() if j == jurisdiction]
@@ -283,7 +299,35 @@ def _build(source: Path, data: dict[str, Any]) -> Catalog:
         )
         for r in data["routes"]
     ]
-    return Catalog(source, gateway, jurisdictions, agencies, areas, routes, services)
+    return Catalog(
+        source,
+        gateway,
+        jurisdictions,
+        agencies,
+        areas,
+        routes,
+        services,
+        _notifications(source, data["notifications"]),
+    )
+
+
+def _notifications(source: Path, data: dict[str, Any] | None) -> Notifications | None:
+    if data is None:
+        return None
+    from .i18n import LANGUAGES  # the languages the pages (and so the messages) ship in
+
+    language = data["default_language"]
+    if language not in LANGUAGES:
+        raise ConfigError(
+            f"{source}: the configuration is not valid:\n  notifications.default_language: "
+            f"{language!r} is not one of {', '.join(LANGUAGES)}."
+        )
+    return Notifications(
+        public_url=data["public_url"].rstrip("/"),
+        default_language=language,
+        email=data["email"],
+        sms=data["sms"],
+    )
 
 
 def _slug(value: Any) -> str:

@@ -457,14 +457,31 @@ def seed(obj: Context, count: int, years: float, private_share: float, rng_seed:
 
 
 @contextmanager
-def _runtime(obj: Context, application_name: str) -> Iterator[tuple[Any, Database, dict[str, Any]]]:
-    """The catalogue, the database and the adapters, all released however the command ends."""
+def _runtime(obj: Context, application_name: str) -> Iterator[tuple[Any, Database, Any]]:
+    """The catalogue, the database and the parts (adapters, notifiers), all released
+    however the command ends."""
     parts = _parts(obj.config)
     try:
         with obj.connected(application_name) as database:
-            yield parts.catalog, database, parts.adapters
+            yield parts.catalog, database, parts
     finally:
         parts.close_adapters()
+
+
+def _notices(catalog: Any, parts: Any) -> Any:
+    """The reporter's messages for the worker, or None when none are configured. Their stop
+    links are signed with OPEN311_SECRET_KEY, which the web processes check them with."""
+    from .notifications import Notices
+
+    if catalog.notifications is None or not parts.notifiers:
+        return None
+    secret = os.environ.get("OPEN311_SECRET_KEY")
+    if not secret:
+        raise click.ClickException(
+            "notifications are configured but OPEN311_SECRET_KEY is not set: the stop link "
+            "in each message is signed with it, and the web processes must share it."
+        )
+    return Notices(catalog.notifications, parts.notifiers, secret)
 
 
 @main.command()
@@ -491,8 +508,15 @@ def worker(obj: Context, once: bool, sync_every: float, batch: int, metrics_port
     from .outbox import Outbox, OutboxPolicy
     from .sync import sync_all
 
-    with _runtime(obj, "open311-worker") as (catalog, database, adapters):
-        outbox = Outbox(database, catalog, adapters, OutboxPolicy(batch_size=batch))
+    with _runtime(obj, "open311-worker") as (catalog, database, parts):
+        adapters = parts.adapters
+        outbox = Outbox(
+            database,
+            catalog,
+            adapters,
+            OutboxPolicy(batch_size=batch),
+            notices=_notices(catalog, parts),
+        )
         try:
             if once:
                 delivered = outbox.drain()
@@ -547,8 +571,8 @@ def sync(obj: Context) -> None:
     """Pull status updates from every agency once."""
     from .sync import sync_all
 
-    with _runtime(obj, "open311-sync") as (catalog, database, adapters):
-        results = sync_all(database, catalog, adapters)
+    with _runtime(obj, "open311-sync") as (catalog, database, parts):
+        results = sync_all(database, catalog, parts.adapters)
     for destination, result in results.items():
         click.echo(f"{destination}\t{result}")
 

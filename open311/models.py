@@ -70,14 +70,14 @@ class ServiceRequest(Base):
     contact: Mapped[ReporterContact | None] = relationship(
         back_populates="request", cascade="all, delete-orphan", uselist=False
     )
-    # The report's own deliveries; an app's update travels in outbox rows of its own
-    # (Delivery.app_update_id set), which are not the report's deliveries.
+    # The report's own deliveries; an app's update and a message to the reporter travel in
+    # outbox rows of their own (app_update_id, request_update_id set), which are not.
     deliveries: Mapped[list[Delivery]] = relationship(
         back_populates="request",
         cascade="all, delete-orphan",
         order_by="Delivery.id",
         primaryjoin="and_(ServiceRequest.id == Delivery.request_id, "
-        "Delivery.app_update_id.is_(None))",
+        "Delivery.app_update_id.is_(None), Delivery.request_update_id.is_(None))",
     )
 
     def delivery_to(self, agency: str | None) -> Delivery | None:
@@ -126,6 +126,13 @@ class ReporterContact(Base):
     )
     # One column per personal field, added below from their one definition.
 
+    # Updates for the reporter (open311/notifications.py): the channels asked for when the
+    # report was made, turned off by the stop link; the page's language for the messages.
+    # Kept with the contact, so the retention purge that erases it ends the messages too.
+    notify_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    notify_sms: Mapped[bool] = mapped_column(Boolean, default=False)
+    language: Mapped[str | None] = mapped_column(String(8))
+
     request: Mapped[ServiceRequest] = relationship(back_populates="contact")
 
     def as_contact(self) -> Contact:
@@ -164,6 +171,11 @@ class Delivery(Base):
     # Set when this row carries an app's update to the agency instead of the report.
     app_update_id: Mapped[int | None] = mapped_column(
         ForeignKey("app_update.id", ondelete="CASCADE")
+    )
+    # Set when this row carries a message to the reporter about this change (destination
+    # "notify/email" or "notify/sms"; open311/notifications.py) instead of the report.
+    request_update_id: Mapped[int | None] = mapped_column(
+        ForeignKey("request_update.id", ondelete="CASCADE")
     )
 
     request: Mapped[ServiceRequest] = relationship(back_populates="deliveries")

@@ -31,6 +31,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from adapters.base import Adapter, DeliveryError, Receipt, Ticket, UpdateTicket
+from adapters.notify import Notice
 
 from . import metrics
 from .catalog import Catalog
@@ -43,6 +44,7 @@ from .db import (
 )
 from .delivery import ticket_for, update_ticket_for
 from .models import Delivery, DestinationState, RequestUpdate, ServiceRequest
+from .notifications import Notices
 from .updates import Change, record_change
 
 log = logging.getLogger("open311.outbox")
@@ -55,6 +57,7 @@ RETRY = "retry"  # failed, queued again with back-off
 DEAD = "dead"  # failed for good (or too often); kept with its error
 LOST = "lost"  # another worker holds it now (our lease ran out)
 RELEASED = "released"  # not attempted: the destination is paused or the worker is stopping
+SKIPPED = "skipped"  # a message to the reporter with nobody to tell any more; done, not sent
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def pause_length(failures: int, policy: OutboxPolicy) -> float:
     return min(policy.pause_cap, policy.pause_base * 2**rounds)
 
 
-AnyTicket = Ticket | UpdateTicket
+AnyTicket = Ticket | UpdateTicket | Notice
 
 
 def scrub(message: str, ticket: AnyTicket | None) -> str:
@@ -98,7 +101,8 @@ def scrub(message: str, ticket: AnyTicket | None) -> str:
     value the back-end may have echoed."""
     text = message.replace("\n", " ")[:500]
     if ticket is not None:
-        for value in vars(ticket.contact).values():
+        values = [ticket.to] if isinstance(ticket, Notice) else vars(ticket.contact).values()
+        for value in values:
             if value and len(value) >= 3:
                 text = text.replace(value, "[redacted]")
     return text
@@ -179,12 +183,17 @@ class Outbox:
         policy: OutboxPolicy | None = None,
         owner: str | None = None,
         seed: int | None = None,
+        notices: Notices | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
         # The destinations this worker can deliver to: it claims nothing else, so a worker
         # with an older or a different configuration leaves other agencies' reports waiting.
         self.adapters = adapters
+        # The reporter's channels, as destinations of their own ("notify/email", …): a
+        # mail server that is down pauses the e-mails, not the reports or the texts.
+        self.notices = notices
+        self.destinations = sorted(adapters) + (notices.destinations if notices else [])
         self.policy = policy or OutboxPolicy()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.rng = random.Random(seed)
@@ -193,7 +202,8 @@ class Outbox:
         self._heartbeat: threading.Thread | None = None
         self._closing = threading.Event()
         with db.write() as session, session.begin():
-            ensure_destinations(session, sorted(catalog.agencies))
+            extra = notices.destinations if notices else []
+            ensure_destinations(session, sorted(catalog.agencies) + extra)
 
     # --- claiming ---------------------------------------------------------------------
 
@@ -229,7 +239,7 @@ class Outbox:
         """Claim up to `limit` due deliveries (and deliveries whose lease expired) for each
         destination this worker has and that is not paused; answers them by destination."""
         now = now or utcnow()
-        names = sorted(self.adapters if destinations is None else destinations)
+        names = sorted(self.destinations if destinations is None else destinations)
         if not names:
             return {}
         claimed: dict[str, list[int]] = {}
@@ -382,7 +392,8 @@ class Outbox:
     def _start(self, delivery_id: int, clock: datetime | None) -> tuple[AnyTicket, int] | str:
         """Renew the lease as the call starts and build the ticket; LOST when the row is
         no longer ours, RELEASED (and released) when its destination is paused (at `clock`,
-        the claim's time, which tests move forward)."""
+        the claim's time, which tests move forward), SKIPPED (and done) when a message to
+        the reporter has nobody to go to any more."""
         now = clock or utcnow()
         with self.db.write() as session, session.begin():
             held = changed_rows(
@@ -414,6 +425,23 @@ class Outbox:
                     )
                 )
                 return RELEASED
+            if delivery.request_update_id is not None and self.notices is not None:
+                notice = self.notices.notice_for(session, delivery)
+                if isinstance(notice, str):
+                    session.execute(
+                        held_by(self.owner, delivery_id).values(
+                            state="done",
+                            last_error=f"not sent: {notice}",
+                            lease_owner=None,
+                            lease_until=None,
+                        )
+                    )
+                    log.info(
+                        "notification not sent",
+                        extra={"delivery_id": delivery_id, "reason": notice},
+                    )
+                    return SKIPPED
+                return notice, delivery.attempts
             if delivery.app_update_id is not None:
                 return update_ticket_for(session, delivery), delivery.attempts
             return ticket_for(delivery.request, delivery), delivery.attempts
@@ -427,14 +455,16 @@ class Outbox:
             if isinstance(started, str):
                 return started
             ticket, attempts = started
-            adapter = self.adapters[ticket.destination]
             began = time.monotonic()
             failure: DeliveryError | None = None
             try:
-                if isinstance(ticket, UpdateTicket):
-                    receipt = adapter.submit_update(ticket)
+                if isinstance(ticket, Notice):
+                    assert self.notices is not None  # only built when there are notices
+                    receipt = self.notices.send(ticket)
+                elif isinstance(ticket, UpdateTicket):
+                    receipt = self.adapters[ticket.destination].submit_update(ticket)
                 else:
-                    receipt = adapter.submit(ticket)
+                    receipt = self.adapters[ticket.destination].submit(ticket)
             except DeliveryError as exc:
                 failure = exc
             except Exception as exc:  # an adapter bug must not kill the worker or lose the report
@@ -633,7 +663,7 @@ class Outbox:
         """Deliver until `stop` is set: one lane (thread) per destination, fed by this
         loop's claims, so each destination's calls wait only on that destination."""
         wake = threading.Event()
-        lanes = {name: _Lane(self, name, stop, wake) for name in sorted(self.adapters)}
+        lanes = {name: _Lane(self, name, stop, wake) for name in self.destinations}
         try:
             while not stop.is_set():
                 idle = [name for name, lane in lanes.items() if lane.idle()]
@@ -655,6 +685,8 @@ class Outbox:
         self._closing.set()
         for adapter in self.adapters.values():
             adapter.close()
+        if self.notices is not None:
+            self.notices.close()
 
 
 class _Lane:

@@ -42,6 +42,9 @@ class NewReport:
     agency_responsible: str | None = None  # the primary destination's display name
     api_key_id: int | None = None
     idempotency: tuple[str, str] | None = None  # (Idempotency-Key, request fingerprint)
+    # Updates for the reporter, by channel (open311/notifications.py), and their language.
+    notify: dict[str, bool] | None = None
+    language: str | None = None
 
 
 def create_request(session: Session, report: NewReport) -> ServiceRequest:
@@ -73,7 +76,7 @@ def create_request(session: Session, report: NewReport) -> ServiceRequest:
         api_key_id=report.api_key_id,
         service_type=service.type,
         token=secrets.token_hex(8) if service.type == "batch" else None,
-        contact=ReporterContact(**report.contact) if report.contact else None,
+        contact=_contact(report) if report.contact else None,
         deliveries=[
             Delivery(
                 destination=destination.agency,
@@ -100,6 +103,16 @@ def create_request(session: Session, report: NewReport) -> ServiceRequest:
         )
     session.flush()  # every row in one round of INSERTs
     return row
+
+
+def _contact(report: NewReport) -> ReporterContact:
+    notify = report.notify or {}
+    return ReporterContact(
+        **report.contact,
+        notify_email=notify.get("email", False),
+        notify_sms=notify.get("sms", False),
+        language=report.language,
+    )
 
 
 def _public_id(session: Session, prefix: str, *, private: bool) -> str:

@@ -3,7 +3,8 @@
 Changes arrive three ways (a sync pull, a webhook push, a staff member in the inbox) and
 all land here, so the rules live in one place: an update is recorded once (its dedup key),
 only the primary destination speaks for the report's public status, and an older change
-never overwrites a newer one.
+never overwrites a newer one. A change of the public status is also where the reporter's
+updates are queued (open311/notifications.py), in the same transaction.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from adapters.base import Update
 
 from .db import insert_ignoring_conflicts, utcnow
 from .models import Delivery, RequestUpdate, ServiceRequest
+from .notifications import queue_for_change
 
 log = logging.getLogger("open311.updates")
 
@@ -91,7 +93,13 @@ def record_change(
     new_id = session.scalar(stmt.values(values).returning(RequestUpdate.id))
     if new_id is None:
         return None
-    if not history_only and change.updated_datetime >= request.updated_datetime:
+    applied = not history_only and change.updated_datetime >= request.updated_datetime
+    # What the reporter is told about: the public status or its detail changing, not a note.
+    news = applied and (request.status, request.detailed_status) != (
+        change.status,
+        change.detailed_status,
+    )
+    if applied:
         request.status = change.status
         request.detailed_status = change.detailed_status
         if change.status_notes is not None:
@@ -111,7 +119,10 @@ def record_change(
             },
         )
     session.flush()
-    return session.get(RequestUpdate, new_id)
+    stored = session.get(RequestUpdate, new_id)
+    if news and stored is not None:
+        queue_for_change(session, request, stored)
+    return stored
 
 
 def apply_backend_updates(

@@ -270,6 +270,20 @@ class GatewaySchema(_Strict):
     rate_limits = fields.Nested(RateLimitSchema, load_default=lambda: RateLimitSchema().load({}))
 
 
+class NotificationsSchema(_Strict):
+    """Updates for the reporter (docs/configuration.md, "notifications"). Each channel's
+    settings are read by its notifier (adapters/notify.py) at start-up, as an agency's
+    settings are read by its adapter, so a typo there names the key too."""
+
+    # The gateway as residents reach it: the tracking and stop links in every message are
+    # made from this, never from the Host header of whichever request caused the change.
+    public_url = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
+    # The messages' language when the report did not say (the page's language is stored).
+    default_language = fields.String(load_default="en", validate=validate.Length(min=2, max=8))
+    email = fields.Dict(keys=fields.String(), load_default=None, allow_none=True)
+    sms = fields.Dict(keys=fields.String(), load_default=None, allow_none=True)
+
+
 class ConfigSchema(_Strict):
     gateway = fields.Nested(GatewaySchema, required=True)
     jurisdictions = fields.List(fields.Nested(JurisdictionSchema), load_default=list)
@@ -280,6 +294,7 @@ class ConfigSchema(_Strict):
     )
     services = fields.List(fields.Nested(ServiceSchema), load_default=list)
     routes = fields.List(fields.Nested(RouteSchema), load_default=list)
+    notifications = fields.Nested(NotificationsSchema, load_default=None, allow_none=True)
 
     class Meta:
         unknown = RAISE

@@ -21,6 +21,7 @@ from .personal import MAX_LENGTH, PERSONAL_FIELDS
 
 # Photos sent as files (multipart/form-data), beside media_url links.
 MEDIA_FIELDS = ("media", "media[]")
+NOTIFY_CHOICES = ("email", "sms", "both", "none")
 MAX_DESCRIPTION = 4000
 _NO_CONTROL = validate.Regexp(
     r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$", error="Contains control characters."
@@ -74,6 +75,19 @@ class CreateRequestSchema(_Lenient):
     media_url = fields.List(
         fields.Url(schemes={"http", "https"}, validate=validate.Length(max=2000))
     )
+    # Updates for the reporter (this gateway's extension; docs/api.md): the channels to be
+    # told on when the status changes, needing the e-mail or phone sent with the report.
+    notify = fields.String(
+        validate=validate.OneOf(
+            NOTIFY_CHOICES, error=f"notify is one of {', '.join(NOTIFY_CHOICES)}."
+        )
+    )
+    # mySociety's name for the same wish, as FixMyStreet and Open311::Endpoint send it
+    # (TRUE or FALSE): updates by e-mail. `notify` wins when both are sent.
+    email_alerts_requested = fields.Boolean()
+    # The language of those messages (a tag such as "es" or "es-MX"); the gateway's
+    # default when absent or not one it ships.
+    language = _text(35)
 
     @pre_load
     def _media_url_list(self, data: Any, **_: Any) -> Any:

@@ -31,6 +31,7 @@ from ..contact import ContactRequired, personal_fields_to_keep
 from ..errors import APIError
 from ..keys import Caller
 from ..models import ServiceRequest
+from ..notifications import language_of, requested_channels
 from ..render import answer, assemble, render
 from ..routing import OutsideServiceArea
 from ..store import (
@@ -94,6 +95,8 @@ def create(fmt: str) -> Response:
         ),
         api_key_id=who.key_id,
         idempotency=retry_key,
+        notify=requested_channels(data, contact, gw.catalog.notifications),
+        language=language_of(data.get("language")),
     )
     try:
         with gw.db.write() as session, session.begin():
