@@ -1,4 +1,5 @@
-"""The resident pages: report a problem at `/`, follow it at `/track/<id>`.
+"""The resident pages: report a problem at `/`, follow it at `/track/<id>`, stop the
+updates at `/notifications/stop/<token>`.
 
 Server-rendered Jinja templates (`templates/web/`), one stylesheet and one small script
 under `open311/static/web/`, nothing loaded from another origin. The pages submit through
@@ -45,7 +46,7 @@ bp.after_request(page_headers)
 
 def install_pages(app: Flask) -> None:
     """Register the resident pages and the values every page template uses."""
-    from . import views  # noqa: F401  (routes register on bp)
+    from . import stop, views  # noqa: F401  (routes register on bp)
 
     app.register_blueprint(bp)
 

@@ -73,6 +73,7 @@ def _service(jurisdiction_id: str, code: str) -> Service:
 @bp.get("/report/<jurisdiction_id>/<code>")
 def report_form(jurisdiction_id: str, code: str) -> str:
     service = _service(jurisdiction_id, code)
+    notifications = _catalog().notifications
     return render_template(
         "web/report_form.html",
         service=service,
@@ -80,6 +81,8 @@ def report_form(jurisdiction_id: str, code: str) -> str:
         errors={},
         values={},
         front_key=front_key(current_app),
+        # The "send me updates" box shows only for the channels this gateway sends on.
+        channels=notifications.channels if notifications else (),
     )
 
 

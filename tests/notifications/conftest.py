@@ -166,6 +166,7 @@ def settings(
         "TESTING": True,
         "CONFIG": str(CONFIG),
         "SECRET_KEY": "notification-test-secret",
+        "STAFF_COOKIE_SECURE": False,  # the test client speaks plain http
     }
 
 

@@ -2,6 +2,7 @@
    - the service list filters as you type;
    - "Use my location" fills latitude and longitude from the browser;
    - a chosen photo is previewed;
+   - "send me updates" shows once an e-mail or a phone is typed;
    - the report is sent to the gateway's Open311 API (the front's own key), and a report
      written without a connection is kept in this browser (IndexedDB) and sent, with its
      Idempotency-Key, when the connection returns: a retried send can never file it twice.
@@ -158,6 +159,19 @@
     });
   }
 
+  /* "Send me updates" only makes sense with an address to send them to. */
+  var notify = $(".js-notify", form);
+  if (notify) {
+    var contactFields = ["email", "phone"].map(function (n) { return form.elements[n]; }).filter(Boolean);
+    var showNotify = function () {
+      var given = contactFields.some(function (f) { return f.value.trim() !== ""; });
+      notify.hidden = !given;
+      if (!given) { form.elements.notify.checked = false; }
+    };
+    contactFields.forEach(function (f) { f.addEventListener("input", showNotify); });
+    showNotify();
+  }
+
   var errorBox = $(".js-errors"), errorList = $(".js-error-list");
   function showErrors(messages) {
     errorList.textContent = "";
@@ -185,6 +199,7 @@
     function keep() {
       return saveReport(item).then(function () {
         form.reset();
+        if (notify) { notify.hidden = true; }
         if (preview) { preview.hidden = true; }
         errorBox.hidden = true;
         say(texts.offline);
