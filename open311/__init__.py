@@ -73,7 +73,18 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     db = Database(database_url(settings.get("DATABASE_URL")), "open311-api")
     app.extensions["open311"] = Gateway(catalog=catalog, router=parts.router, db=db)
 
-    from .api import coverage, discovery, docs, ops, requests, services, staff, updates, webhook
+    from .api import (
+        coverage,
+        discovery,
+        docs,
+        exports,
+        ops,
+        requests,
+        services,
+        staff,
+        updates,
+        webhook,
+    )
     from .metrics import install_request_metrics
 
     blueprints = (
@@ -84,6 +95,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
         staff.bp,
         webhook.bp,
         coverage.bp,
+        exports.bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint, url_prefix=API_PREFIX)

@@ -3,9 +3,10 @@ one transaction, so nothing accepted can be lost between the two."""
 
 from __future__ import annotations
 
+import json
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from .catalog import Service
 from .db import insert_ignoring_conflicts, utcnow
-from .fragments import rendered
+from .fragments import public_view, rendered
 from .geo import box_around, distance_to
 from .keys import Caller
 from .models import (
@@ -160,7 +161,7 @@ class RequestQuery:
     updated_after: datetime | None = None
     updated_before: datetime | None = None
     page: int = 1
-    page_size: int = MAX_RESULTS
+    page_size: int | None = MAX_RESULTS  # None: every match, no page (exports only)
     near: tuple[float, float, float] | None = None  # (lat, long, radius in metres)
     bbox: tuple[float, float, float, float] | None = None  # min_long, min_lat, max_long, max_lat
     agency_responsible: str | None = None
@@ -239,6 +240,28 @@ def find_public_answers(session: Session, q: RequestQuery, fmt: str) -> list[str
     return [piece if piece is not None else made[rid] for rid, piece, _ in found]
 
 
+def public_views(session: Session, q: RequestQuery, batch: int = 500) -> Iterator[dict[str, Any]]:
+    """The public view (RequestSchema's whitelist) of every report `q` lists, in its
+    order, read in batches through a server-side cursor so that memory stays flat however
+    many there are: the stored JSON piece parsed, or, for a row without one, rendered.
+    Whoever asks, only what is listed to anyone (exports are open data): the caller's
+    widening is dropped here, so a key never adds its private reports."""
+    q = replace(q, include_private=False, private_agency=None, own_key_id=None)
+    columns = cast(Select[Any], select(ServiceRequest.id, ServiceRequest.public_json))
+    result = session.execute(_listing(columns, q).execution_options(yield_per=batch))
+    for part in result.partitions():
+        missing = [rid for rid, piece in part if piece is None]
+        made: dict[int, dict[str, Any]] = {}
+        if missing:
+            for row in session.scalars(
+                select(ServiceRequest).where(ServiceRequest.id.in_(missing))
+            ):
+                made[row.id] = public_view(row)
+            session.expunge_all()  # nothing of a batch stays behind in the identity map
+        for rid, piece in part:
+            yield json.loads(piece) if piece is not None else made[rid]
+
+
 def _listing(stmt: Select[Any], q: RequestQuery) -> Select[Any]:
     """The filters, order and page of GET requests, on any selection of its columns."""
     stmt = stmt.where(ServiceRequest.jurisdiction_id == q.jurisdiction_id)
@@ -266,21 +289,27 @@ def _listing(stmt: Select[Any], q: RequestQuery) -> Select[Any]:
             if q.end:
                 stmt = stmt.where(ServiceRequest.requested_datetime <= q.end)
         else:
-            # A missing bound is DEFAULT_WINDOW from the other one (the end from now).
-            if q.start is None:
-                end = q.end or utcnow()
-                start = end - DEFAULT_WINDOW
-            else:
-                start = q.start
-                end = q.end or start + DEFAULT_WINDOW
+            start, end = requested_window(q)
             stmt = stmt.where(
                 and_(
                     ServiceRequest.requested_datetime >= start,
                     ServiceRequest.requested_datetime <= end,
                 )
             )
+    stmt = stmt.order_by(*_order(q.sort))
+    if q.page_size is None:
+        return stmt
     size = min(q.page_size, MAX_RESULTS)
-    return stmt.order_by(*_order(q.sort)).limit(size).offset((q.page - 1) * size)
+    return stmt.limit(size).offset((q.page - 1) * size)
+
+
+def requested_window(q: RequestQuery) -> tuple[datetime, datetime]:
+    """The requested_datetime range a listing without updated_* filters covers: a missing
+    bound is DEFAULT_WINDOW from the other one (the end from now)."""
+    if q.start is None:
+        end = q.end or utcnow()
+        return end - DEFAULT_WINDOW, end
+    return q.start, q.end or q.start + DEFAULT_WINDOW
 
 
 def _order(sort: str) -> tuple[Any, Any]:

@@ -35,6 +35,7 @@ from ..notifications import language_of, requested_channels
 from ..render import answer, assemble, render
 from ..routing import OutsideServiceArea
 from ..store import (
+    MAX_RESULTS,
     NewReport,
     RequestQuery,
     create_request,
@@ -185,28 +186,7 @@ def _audit(who: Caller | None, ids: list[str], action: str) -> None:
 @bp.get("/requests.<any(json, xml):fmt>")
 def query(fmt: str) -> Response:
     params = load(RequestQuerySchema(), dict(items()))
-    j = jurisdiction(params.get("jurisdiction_id"))
-    q = RequestQuery(
-        jurisdiction_id=j.id,
-        service_request_ids=params.get("service_request_id", []),
-        service_codes=params.get("service_code", []),
-        statuses=params.get("status", []),
-        start=params.get("start_date"),
-        end=params.get("end_date"),
-        updated_after=params.get("updated_after"),
-        updated_before=params.get("updated_before"),
-        page=params.get("page", 1),
-        page_size=params.get("page_size", 1000),
-        near=_near(params),
-        bbox=params.get("bbox"),
-        agency_responsible=_agency_name(params.get("agency_responsible")),
-        sort=params.get("sort", "-requested_datetime"),
-    )
-    if q.service_codes and not q.service_request_ids:
-        unknown = [c for c in q.service_codes if gateway().catalog.service(j.id, c) is None]
-        if unknown:
-            # A typo must not silently answer "nothing" (or everything).
-            raise APIError(404, f"Unknown service_code {', '.join(unknown)} in {j.id}.")
+    q = listing_query(params)
     who = _apply_caller(q)
     if _public_view(who, params):
         with gateway().db.read() as session:
@@ -218,6 +198,37 @@ def query(fmt: str) -> Response:
         body, audited = _dump(rows, params.get("extensions", False), session, who)
     _audit(who, audited, "georeport.requests")
     return render(body, "service_requests", fmt)
+
+
+def listing_query(params: dict[str, Any], *, paged: bool = True) -> RequestQuery:
+    """The listing GET requests' loaded parameters ask for (404 for an unknown
+    jurisdiction or service_code), without the caller's widening. Not `paged` (the
+    exports): every match unless page or page_size is given."""
+    j = jurisdiction(params.get("jurisdiction_id"))
+    q = RequestQuery(
+        jurisdiction_id=j.id,
+        service_request_ids=params.get("service_request_id", []),
+        service_codes=params.get("service_code", []),
+        statuses=params.get("status", []),
+        start=params.get("start_date"),
+        end=params.get("end_date"),
+        updated_after=params.get("updated_after"),
+        updated_before=params.get("updated_before"),
+        page=params.get("page", 1),
+        page_size=params.get("page_size", MAX_RESULTS),
+        near=_near(params),
+        bbox=params.get("bbox"),
+        agency_responsible=_agency_name(params.get("agency_responsible")),
+        sort=params.get("sort", "-requested_datetime"),
+    )
+    if not paged and "page" not in params and "page_size" not in params:
+        q.page_size = None
+    if q.service_codes and not q.service_request_ids:
+        unknown = [c for c in q.service_codes if gateway().catalog.service(j.id, c) is None]
+        if unknown:
+            # A typo must not silently answer "nothing" (or everything).
+            raise APIError(404, f"Unknown service_code {', '.join(unknown)} in {j.id}.")
+    return q
 
 
 def _public_view(who: Caller | None, params: dict[str, Any]) -> bool:

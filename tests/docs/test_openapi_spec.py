@@ -120,8 +120,13 @@ def test_operation_ids_unique(spec: dict[str, Any]) -> None:
     assert len(ids) == len(set(ids))
 
 
-# Paths with one format only: GeoJSON, whose errors are the JSON error list.
-SINGLE_FORMAT = {f"{API_PREFIX}/jurisdictions.geojson": "application/geo+json"}
+# Paths with one format only: GeoJSON and CSV, whose errors are the JSON error list.
+SINGLE_FORMAT = {
+    f"{API_PREFIX}/jurisdictions.geojson": "application/geo+json",
+    f"{API_PREFIX}/requests.geojson": "application/geo+json",
+    f"{API_PREFIX}/requests.csv": "text/csv",
+}
+EXPORTS = (f"{API_PREFIX}/requests.csv", f"{API_PREFIX}/requests.geojson")
 
 
 def test_each_format_its_own_path_and_media_type(spec: dict[str, Any]) -> None:
@@ -228,6 +233,23 @@ def test_query_parameters_follow_the_input_schemas(spec: dict[str, Any], fmt: st
     for schema, path in cases:
         missing = field_names(schema, dump=False) - _param_names(spec, path)
         assert not missing, (path, missing)
+
+
+@pytest.mark.parametrize("path", EXPORTS)
+def test_export_parameters_are_the_listing_s_but_extensions(
+    spec: dict[str, Any], path: str
+) -> None:
+    listing = _param_names(spec, f"{API_PREFIX}/requests.json") - {"extensions"}
+    assert _param_names(spec, path) == listing | {"api_key"}
+
+
+def test_export_properties_are_the_plain_request_fields(spec: dict[str, Any]) -> None:
+    from open311.exports import FIELDS
+
+    feature = spec["components"]["schemas"]["RequestFeature"]
+    assert feature["properties"]["properties"]["allOf"][0] == {"$ref": component_ref("Request")}
+    assert set(FIELDS) == field_names(out_schemas.RequestSchema(), dump=True)
+    assert set(spec["components"]["schemas"]["Request"]["required"]) == set(FIELDS)
 
 
 @pytest.mark.parametrize(
@@ -397,6 +419,16 @@ def test_real_answers_match_the_description(
     call("get", f"{base}/tokens/{created['token']}.{fmt}", token)
     call("get", f"{base}/tokens/unknown.{fmt}", token, expect=404)
     call("delete", f"{base}/services.{fmt}", f"{base}/services.{fmt}", expect=405)
+    for export in EXPORTS:
+        for query, expect in (("", 200), ("?status=pending", 400), ("?service_code=NOPE", 404)):
+            got = docs_client.get(export + query)
+            assert got.status_code == expect, (export, query, got.data[:300])
+            described = spec["paths"][export]["get"]["responses"][str(expect)]
+            (media,) = deref(spec, described)["content"]
+            assert got.mimetype == media, (export, query)
+            if media != "text/csv":
+                schema = deref(spec, described)["content"][media]["schema"]
+                assert_valid(spec, got.get_json(force=True), schema, f"GET {export}{query}")
     coverage = f"{base}/jurisdictions.geojson"
     answer = docs_client.get(coverage)
     assert answer.status_code == 200 and answer.mimetype == SINGLE_FORMAT[coverage]

@@ -18,6 +18,7 @@ from lxml import etree
 from open311.db import utcnow
 from open311.logs import redact
 from tests.conftest import make_key
+from tests.exports.common import export_rows
 from tests.helpers import BOSTON, errors, parse
 
 from .common import (
@@ -36,6 +37,7 @@ from .common import (
 from .conftest import Scenario
 
 FORMATS = ("json", "xml")
+EXPORTS = ("csv", "geojson")  # open data: requests.csv, requests.geojson
 UNKNOWN_ID = "NHV-999999"
 
 
@@ -121,8 +123,20 @@ def public_walk(s: Scenario) -> list[tuple[str, dict[str, str], int]]:
 
 
 def _rows(response: Any, fmt: str) -> list[dict[str, Any]]:
+    if fmt in EXPORTS:
+        return export_rows(response, fmt)
     body = parse(response, fmt)
     return body if isinstance(body, list) else []
+
+
+def export_walk(s: Scenario) -> list[tuple[str, dict[str, str], int]]:
+    """The open-data exports under every filter of GET requests (`extensions` is not read
+    there); updated_before alone is refused: an export needs a bounded window."""
+    walk = []
+    for query in request_filters(s):
+        unbounded = "updated_before" in query and "updated_after" not in query
+        walk.append((f"{API}/requests.{{fmt}}", query, 400 if unbounded else 200))
+    return walk
 
 
 @pytest.mark.parametrize("with_key", [False, True], ids=["no-key", "another-app-key"])
@@ -136,8 +150,11 @@ def test_public_answers_never_carry_personal_or_private_data(
     problems: list[str] = []
     listed: set[str] = set()
     fed: set[str] = set()
-    for fmt in FORMATS:
-        for template, query, status in public_walk(s):
+    exported: set[str] = set()
+    walks = [(fmt, public_walk(s)) for fmt in FORMATS]
+    walks += [(fmt, export_walk(s)) for fmt in EXPORTS]
+    for fmt, walk in walks:
+        for template, query, status in walk:
             path = template.format(fmt=fmt)
             params = {**query, "api_key": other_app} if with_key else query
             response = client.get(path, query_string=params)
@@ -155,11 +172,14 @@ def test_public_answers_never_carry_personal_or_private_data(
                     problems.append(f"{where}: personal field names in {sorted(row)}")
                 if "servicerequestupdates" in path:
                     fed.add(rid)
+                elif fmt in EXPORTS:
+                    exported.add(rid)
                 else:
                     listed.add(rid)
     assert not problems, "\n".join(problems[:40])
     # The walk saw the public reports and their history (so it looked where leaks would be).
     assert set(s.public_ids + s.zoning_ids) <= listed
+    assert set(s.public_ids + s.zoning_ids) <= exported
     assert set(s.public_ids) <= fed
 
 
