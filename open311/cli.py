@@ -841,15 +841,20 @@ def demo(
     }
     file_sample_report(settings, key)
     base = f"http://{host}:{port}/open311/v2"
-    click.echo(f"open311 demo gateway: {base}")
-    click.echo(f"  discovery:   {base}/discovery.json")
-    click.echo(f"  submit key:  {key}")
-    click.echo(f"  docs:        http://{host}:{port}/docs")
-    click.echo(f"  simulated city work-order system: {workorders_url}/")
-    click.echo(f"  staff sign-in (housing authority): http://{host}:{port}/staff/")
-    click.echo(f"    e-mail:    {email}")
-    click.echo(f"    password:  {password}")
-    click.echo(f"  configuration: {obj.config}  (staff keys: open311 --config … keys create)")
+    # One write: the simulator, a child process, prints to the same terminal, and its
+    # lines must not land in the middle of these.
+    banner = [
+        f"open311 demo gateway: {base}",
+        f"  discovery:   {base}/discovery.json",
+        f"  submit key:  {key}",
+        f"  docs:        http://{host}:{port}/docs",
+        f"  simulated city work-order system: {workorders_url}/",
+        f"  staff sign-in (housing authority): http://{host}:{port}/staff/",
+        f"    e-mail:    {email}",
+        f"    password:  {password}",
+        f"  configuration: {obj.config}  (staff keys: open311 --config … keys create)",
+    ]
+    click.echo("\n".join(banner))
     with _metrics_dir():
         worker = _start_worker(obj)
         try:

@@ -60,7 +60,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     )
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(8)]
+        # Up to the banner's last line; the simulator's own lines (a child process on the
+        # same stdout) may come before or after it.
+        lines: list[str] = []
+        while len(lines) < 40 and not (lines and lines[-1].startswith("  configuration:")):
+            lines.append(process.stdout.readline())
         banner = "".join(lines)
         key = re.search(r"submit key:\s+(\S+)", banner)
         assert key, banner
