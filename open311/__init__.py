@@ -22,7 +22,7 @@ from .i18n import install_babel
 from .limits import install_limits
 from .logs import install_redaction
 from .startup import build_parts
-from .wsgi_fixes import MergeSlashes
+from .wsgi_fixes import ChunkedBodyLimit, MergeSlashes
 
 DEMO_CONFIG = Path(__file__).parent / "demo" / "config.yaml"
 # `open311 demo --region NAME`: a whole region's towns behind one front door.
@@ -123,7 +123,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     CORS(app, resources={r"/*": {"origins": "*"}}, send_wildcard=True, supports_credentials=False)
 
     hops = int(settings.get("PROXY_HOPS") or os.environ.get("OPEN311_PROXY_HOPS") or 0)
-    wsgi: Any = MergeSlashes(app.wsgi_app)
+    wsgi: Any = ChunkedBodyLimit(MergeSlashes(app.wsgi_app), app.config["MAX_CONTENT_LENGTH"])
     if hops:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

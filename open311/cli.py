@@ -686,10 +686,24 @@ def audit(obj: Context, request_id: str | None, limit: int, as_json: bool) -> No
 # --- serving ------------------------------------------------------------------------
 
 
-def _serve(settings: dict[str, Any], host: str, port: int, workers: int, threads: int) -> None:
+def _serve(
+    settings: dict[str, Any],
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    worker_class: str | None = None,
+) -> None:
     from .server import run_gunicorn
 
-    run_gunicorn(settings, host=host, port=port, workers=workers, threads=threads)
+    run_gunicorn(
+        settings,
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        worker_class_name=worker_class,
+    )
 
 
 def _metrics_dir() -> Any:
@@ -721,13 +735,27 @@ def _metrics_dir() -> Any:
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
 @click.option("--threads", default=1, show_default=True, type=int, help="threads per worker")
 @click.option(
+    "--worker-class",
+    type=click.Choice(["buffered", "sync", "gthread"]),
+    default=None,
+    help="gunicorn worker class. Default: buffered (whole requests are read before a thread "
+    "runs them, so slow clients hold none), gthread when --threads is more than 1. "
+    "sync only behind a buffering proxy (nginx).",
+)
+@click.option(
     "--with-worker/--no-worker",
     default=None,
     help="Also deliver and sync in this process group. Default: on for SQLite, off otherwise.",
 )
 @pass_context
 def serve(
-    obj: Context, host: str, port: int, workers: int, threads: int, with_worker: bool | None
+    obj: Context,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    worker_class: str | None,
+    with_worker: bool | None,
 ) -> None:
     """Serve the gateway with gunicorn."""
     _parts(obj.config).close_adapters()
@@ -737,7 +765,7 @@ def serve(
         wanted = with_worker if with_worker is not None else embedded
         helper = _start_worker(obj) if wanted else None
         try:
-            _serve(obj.settings(), host, port, workers, threads)
+            _serve(obj.settings(), host, port, workers, threads, worker_class)
         finally:
             if helper is not None:
                 helper.terminate()
