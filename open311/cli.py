@@ -477,10 +477,14 @@ def _notices(catalog: Any, parts: Any) -> Any:
         return None
     secret = os.environ.get("OPEN311_SECRET_KEY")
     if not secret:
-        raise click.ClickException(
-            "notifications are configured but OPEN311_SECRET_KEY is not set: the stop link "
-            "in each message is signed with it, and the web processes must share it."
+        # Reports still go out; the messages wait in the outbox (notify/… destinations in
+        # `open311 outbox status`) for a worker that has the secret.
+        logging.getLogger("open311.worker").error(
+            "notifications are configured but OPEN311_SECRET_KEY is not set: this worker "
+            "sends no updates to reporters (their stop links are signed with that key, which "
+            "the web processes must share)"
         )
+        return None
     return Notices(catalog.notifications, parts.notifiers, secret)
 
 
@@ -788,6 +792,20 @@ def _start_worker(obj: Context, extra_env: dict[str, str] | None = None) -> Any:
 @click.option("--port", default=8311, show_default=True, type=int)
 @click.option("--workorders-port", default=8312, show_default=True, type=int)
 @click.option(
+    "--mail-port",
+    default=8325,
+    show_default=True,
+    type=int,
+    help="The mail catcher (SMTP on 127.0.0.1) that receives the reporters' updates.",
+)
+@click.option(
+    "--mail-folder",
+    default="instance/demo-mail",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the mail catcher keeps each caught mail as an .eml file.",
+)
+@click.option(
     "--auto-close-after",
     default=60.0,
     show_default=True,
@@ -805,6 +823,8 @@ def demo(
     host: str,
     port: int,
     workorders_port: int,
+    mail_port: int,
+    mail_folder: Path,
     auto_close_after: float,
     region: str | None,
 ) -> None:
@@ -823,12 +843,13 @@ def demo(
         [
             (host, port, "the gateway API, --port"),
             ("127.0.0.1", workorders_port, "the simulated work-order system, --workorders-port"),
+            ("127.0.0.1", mail_port, "the mail catcher, --mail-port"),
         ]
     )
     if taken:
         raise click.ClickException(
             "; ".join(taken) + ". Is another open311 demo running? Stop it, or choose free "
-            "ports, e.g. open311 demo --port 8411 --workorders-port 8412."
+            "ports, e.g. open311 demo --port 8411 --workorders-port 8412 --mail-port 8425."
         )
     # The one command that runs the bundled demo configuration (unless given another).
     if region is not None and obj.config:
@@ -839,6 +860,21 @@ def demo(
     token = os.environ.get("OPEN311_DEMO_WORKORDERS_TOKEN", "demo-workorders-token")
     os.environ["OPEN311_DEMO_WORKORDERS_URL"] = workorders_url
     os.environ["OPEN311_DEMO_WORKORDERS_TOKEN"] = token
+    # The demo configuration's notifications: mail to the catcher, links to this gateway.
+    os.environ["OPEN311_DEMO_SMTP_PORT"] = str(mail_port)
+    os.environ["OPEN311_DEMO_PUBLIC_URL"] = f"http://{host}:{port}"
+    mail_folder = mail_folder.resolve()
+    catcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "open311.demo.mailcatcher",
+            "--port",
+            str(mail_port),
+            "--folder",
+            str(mail_folder),
+        ]
+    )
     simulator = subprocess.Popen(
         [
             sys.executable,
@@ -866,6 +902,7 @@ def demo(
         **obj.settings(),
         "SECRET_KEY": os.environ.get("OPEN311_SECRET_KEY") or secrets.token_hex(32),
         "STAFF_COOKIE_SECURE": False,
+        "DEMO_MAIL_FOLDER": str(mail_folder),
     }
     file_sample_report(settings, key)
     base = f"http://{host}:{port}/open311/v2"
@@ -880,15 +917,18 @@ def demo(
         f"  staff sign-in (housing authority): http://{host}:{port}/staff/",
         f"    e-mail:    {email}",
         f"    password:  {password}",
+        f"  reporters' updates, caught: http://{host}:{port}/demo/mail",
+        f"    mail catcher: smtp://127.0.0.1:{mail_port}, files in {mail_folder}",
         f"  configuration: {obj.config}  (staff keys: open311 --config … keys create)",
     ]
     click.echo("\n".join(banner))
     with _metrics_dir():
-        worker = _start_worker(obj)
+        # The worker signs the stop links the web processes check: one secret for all.
+        worker = _start_worker(obj, {"OPEN311_SECRET_KEY": settings["SECRET_KEY"]})
         try:
             _serve(settings, host, port, 2, 1)
         finally:
-            for child in (worker, simulator):
+            for child in (worker, simulator, catcher):
                 child.terminate()
                 child.wait(timeout=10)
 
