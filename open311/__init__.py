@@ -19,6 +19,7 @@ from .db import Database, database_url
 from .errors import register_error_handlers
 from .gateway import Gateway
 from .i18n import install_babel
+from .input_guard import install_input_guard
 from .limits import install_limits
 from .logs import install_redaction
 from .startup import build_parts
@@ -116,6 +117,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     install_pages(app)
     staff_web.install(app)
     register_error_handlers(app)
+    install_input_guard(app, API_PREFIX)
     install_request_metrics(app)
     install_limits(app, catalog)
     install_redaction(app.logger)
