@@ -45,7 +45,6 @@ def run(
     load: LoadGenerator,
     seconds: float,
     log: Path,
-    worker_class: str,
 ) -> dict[str, Any]:
     upgrade(url)
     body = urlencode(
@@ -60,7 +59,7 @@ def run(
     )
     port = free_port()
     base = f"http://127.0.0.1:{port}/open311/v2"
-    server = start_server(url, port, workers, threads, log, worker_class)
+    server = start_server(url, port, workers, threads, log)
     try:
         with requests.Session() as session:
             _warm(session, base, body)
@@ -76,7 +75,7 @@ def run(
         stop_group(server)
     return {
         "database": label,
-        "worker_class": worker_class,
+        "worker_class": "gthread" if threads > 1 else "sync",
         "workers": workers,
         "threads": threads,
         "post_requests": post.as_dict(),

@@ -14,10 +14,23 @@ from open311.cli import main
 
 from .conftest import clean_env
 
+IMPORTS = Path(__file__).parents[1] / "imports"
+
 
 @pytest.mark.parametrize(
     "command",
-    [["serve"], ["worker", "--once"], ["sync"], ["keys", "create", "x", "--agency", "roads"]],
+    [
+        ["serve"],
+        ["worker", "--once"],
+        ["sync"],
+        ["keys", "create", "x", "--agency", "roads"],
+        [
+            "import",
+            str(IMPORTS / "legacy-new-haven.csv"),
+            "--mapping",
+            str(IMPORTS / "legacy-new-haven.yaml"),
+        ],
+    ],
 )
 def test_commands_refuse_to_run_without_a_configuration(command: list[str], tmp_path: Path) -> None:
     database = tmp_path / "open311.db"
