@@ -45,6 +45,7 @@ def run(
     load: LoadGenerator,
     seconds: float,
     log: Path,
+    worker_class: str,
 ) -> dict[str, Any]:
     upgrade(url)
     body = urlencode(
@@ -59,7 +60,7 @@ def run(
     )
     port = free_port()
     base = f"http://127.0.0.1:{port}/open311/v2"
-    server = start_server(url, port, workers, threads, log)
+    server = start_server(url, port, workers, threads, log, worker_class)
     try:
         with requests.Session() as session:
             _warm(session, base, body)
@@ -75,7 +76,7 @@ def run(
         stop_group(server)
     return {
         "database": label,
-        "worker_class": "gthread" if threads > 1 else "sync",
+        "worker_class": worker_class,
         "workers": workers,
         "threads": threads,
         "post_requests": post.as_dict(),

@@ -43,7 +43,7 @@ def free_port() -> int:
 
 
 def start_server(
-    database_url: str, port: int, workers: int, threads: int, log: Path
+    database_url: str, port: int, workers: int, threads: int, log: Path, worker_class: str
 ) -> subprocess.Popen[bytes]:
     """`open311 serve` on loopback, in its own session so its whole group can be stopped.
     The embedded delivery worker is off: this measures the API alone."""
@@ -60,6 +60,8 @@ def start_server(
                 str(workers),
                 "--threads",
                 str(threads),
+                "--worker-class",
+                worker_class,
                 "--no-worker",
             ],
             env=gateway_env(database_url),

@@ -90,16 +90,25 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"[bench] load generator: {load.description}")
 
             def http() -> list[dict[str, Any]]:
-                # sync and gthread on SQLite (the advice in docs/deployment.md rests on the
-                # difference); PostgreSQL once, with the default sync workers.
-                shapes = [(databases[0], 1), (databases[0], 4)] + [(d, 1) for d in databases[1:]]
+                # sync, buffered (serve's default) and gthread on SQLite (the advice in
+                # docs/deployment.md rests on the differences); PostgreSQL with buffered and sync.
+                first, rest = databases[0], databases[1:]
+                shapes = [(first, 1, "sync"), (first, 1, "buffered"), (first, 4, "gthread")]
+                shapes += [(d, 1, kind) for d in rest for kind in ("buffered", "sync")]
                 out = []
-                for dbs, threads in shapes:
-                    with dbs.fresh(f"http_t{threads}") as url:
-                        _say(f"[bench]   {dbs.label}, 2 workers × {threads} thread(s)")
+                for dbs, threads, kind in shapes:
+                    with dbs.fresh(f"http_{kind}") as url:
+                        _say(f"[bench]   {dbs.label}, 2 {kind} workers × {threads} thread(s)")
                         out.append(
                             http_bench.run(
-                                dbs.label, url, 2, threads, load, args.seconds, folder / "serve.log"
+                                dbs.label,
+                                url,
+                                2,
+                                threads,
+                                load,
+                                args.seconds,
+                                folder / "serve.log",
+                                kind,
                             )
                         )
                 return out

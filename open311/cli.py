@@ -526,10 +526,14 @@ def _notices(catalog: Any, parts: Any) -> Any:
         return None
     secret = os.environ.get("OPEN311_SECRET_KEY")
     if not secret:
-        raise click.ClickException(
-            "notifications are configured but OPEN311_SECRET_KEY is not set: the stop link "
-            "in each message is signed with it, and the web processes must share it."
+        # Reports still go out; the messages wait in the outbox (notify/… destinations in
+        # `open311 outbox status`) for a worker that has the secret.
+        logging.getLogger("open311.worker").error(
+            "notifications are configured but OPEN311_SECRET_KEY is not set: this worker "
+            "sends no updates to reporters (their stop links are signed with that key, which "
+            "the web processes must share)"
         )
+        return None
     return Notices(catalog.notifications, parts.notifiers, secret)
 
 
@@ -735,10 +739,24 @@ def audit(obj: Context, request_id: str | None, limit: int, as_json: bool) -> No
 # --- serving ------------------------------------------------------------------------
 
 
-def _serve(settings: dict[str, Any], host: str, port: int, workers: int, threads: int) -> None:
+def _serve(
+    settings: dict[str, Any],
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    worker_class: str | None = None,
+) -> None:
     from .server import run_gunicorn
 
-    run_gunicorn(settings, host=host, port=port, workers=workers, threads=threads)
+    run_gunicorn(
+        settings,
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        worker_class_name=worker_class,
+    )
 
 
 def _metrics_dir() -> Any:
@@ -770,13 +788,27 @@ def _metrics_dir() -> Any:
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
 @click.option("--threads", default=1, show_default=True, type=int, help="threads per worker")
 @click.option(
+    "--worker-class",
+    type=click.Choice(["buffered", "sync", "gthread"]),
+    default=None,
+    help="gunicorn worker class. Default: buffered (whole requests are read before a thread "
+    "runs them, so slow clients hold none), gthread when --threads is more than 1. "
+    "sync only behind a buffering proxy (nginx).",
+)
+@click.option(
     "--with-worker/--no-worker",
     default=None,
     help="Also deliver and sync in this process group. Default: on for SQLite, off otherwise.",
 )
 @pass_context
 def serve(
-    obj: Context, host: str, port: int, workers: int, threads: int, with_worker: bool | None
+    obj: Context,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    worker_class: str | None,
+    with_worker: bool | None,
 ) -> None:
     """Serve the gateway with gunicorn."""
     _parts(obj.config).close_adapters()
@@ -786,7 +818,7 @@ def serve(
         wanted = with_worker if with_worker is not None else embedded
         helper = _start_worker(obj) if wanted else None
         try:
-            _serve(obj.settings(), host, port, workers, threads)
+            _serve(obj.settings(), host, port, workers, threads, worker_class)
         finally:
             if helper is not None:
                 helper.terminate()
@@ -809,6 +841,20 @@ def _start_worker(obj: Context, extra_env: dict[str, str] | None = None) -> Any:
 @click.option("--port", default=8311, show_default=True, type=int)
 @click.option("--workorders-port", default=8312, show_default=True, type=int)
 @click.option(
+    "--mail-port",
+    default=8325,
+    show_default=True,
+    type=int,
+    help="The mail catcher (SMTP on 127.0.0.1) that receives the reporters' updates.",
+)
+@click.option(
+    "--mail-folder",
+    default="instance/demo-mail",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the mail catcher keeps each caught mail as an .eml file.",
+)
+@click.option(
     "--auto-close-after",
     default=60.0,
     show_default=True,
@@ -826,6 +872,8 @@ def demo(
     host: str,
     port: int,
     workorders_port: int,
+    mail_port: int,
+    mail_folder: Path,
     auto_close_after: float,
     region: str | None,
 ) -> None:
@@ -844,12 +892,13 @@ def demo(
         [
             (host, port, "the gateway API, --port"),
             ("127.0.0.1", workorders_port, "the simulated work-order system, --workorders-port"),
+            ("127.0.0.1", mail_port, "the mail catcher, --mail-port"),
         ]
     )
     if taken:
         raise click.ClickException(
             "; ".join(taken) + ". Is another open311 demo running? Stop it, or choose free "
-            "ports, e.g. open311 demo --port 8411 --workorders-port 8412."
+            "ports, e.g. open311 demo --port 8411 --workorders-port 8412 --mail-port 8425."
         )
     # The one command that runs the bundled demo configuration (unless given another).
     if region is not None and obj.config:
@@ -860,6 +909,21 @@ def demo(
     token = os.environ.get("OPEN311_DEMO_WORKORDERS_TOKEN", "demo-workorders-token")
     os.environ["OPEN311_DEMO_WORKORDERS_URL"] = workorders_url
     os.environ["OPEN311_DEMO_WORKORDERS_TOKEN"] = token
+    # The demo configuration's notifications: mail to the catcher, links to this gateway.
+    os.environ["OPEN311_DEMO_SMTP_PORT"] = str(mail_port)
+    os.environ["OPEN311_DEMO_PUBLIC_URL"] = f"http://{host}:{port}"
+    mail_folder = mail_folder.resolve()
+    catcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "open311.demo.mailcatcher",
+            "--port",
+            str(mail_port),
+            "--folder",
+            str(mail_folder),
+        ]
+    )
     simulator = subprocess.Popen(
         [
             sys.executable,
@@ -887,24 +951,33 @@ def demo(
         **obj.settings(),
         "SECRET_KEY": os.environ.get("OPEN311_SECRET_KEY") or secrets.token_hex(32),
         "STAFF_COOKIE_SECURE": False,
+        "DEMO_MAIL_FOLDER": str(mail_folder),
     }
     file_sample_report(settings, key)
     base = f"http://{host}:{port}/open311/v2"
-    click.echo(f"open311 demo gateway: {base}")
-    click.echo(f"  discovery:   {base}/discovery.json")
-    click.echo(f"  submit key:  {key}")
-    click.echo(f"  docs:        http://{host}:{port}/docs")
-    click.echo(f"  simulated city work-order system: {workorders_url}/")
-    click.echo(f"  staff sign-in (housing authority): http://{host}:{port}/staff/")
-    click.echo(f"    e-mail:    {email}")
-    click.echo(f"    password:  {password}")
-    click.echo(f"  configuration: {obj.config}  (staff keys: open311 --config … keys create)")
+    # One write: the simulator, a child process, prints to the same terminal, and its
+    # lines must not land in the middle of these.
+    banner = [
+        f"open311 demo gateway: {base}",
+        f"  discovery:   {base}/discovery.json",
+        f"  submit key:  {key}",
+        f"  docs:        http://{host}:{port}/docs",
+        f"  simulated city work-order system: {workorders_url}/",
+        f"  staff sign-in (housing authority): http://{host}:{port}/staff/",
+        f"    e-mail:    {email}",
+        f"    password:  {password}",
+        f"  reporters' updates, caught: http://{host}:{port}/demo/mail",
+        f"    mail catcher: smtp://127.0.0.1:{mail_port}, files in {mail_folder}",
+        f"  configuration: {obj.config}  (staff keys: open311 --config … keys create)",
+    ]
+    click.echo("\n".join(banner))
     with _metrics_dir():
-        worker = _start_worker(obj)
+        # The worker signs the stop links the web processes check: one secret for all.
+        worker = _start_worker(obj, {"OPEN311_SECRET_KEY": settings["SECRET_KEY"]})
         try:
             _serve(settings, host, port, 2, 1)
         finally:
-            for child in (worker, simulator):
+            for child in (worker, simulator, catcher):
                 child.terminate()
                 child.wait(timeout=10)
 

@@ -14,24 +14,41 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, quote_plus
+from xml.sax.saxutils import escape as xml_escape
 
 from schemas.personal import PERSONAL_FIELDS
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# An e-mail address, also with its `@` encoded as a back-end may echo it (percent, XML
+# character reference, JSON escape), and with percent-encoded characters around it.
+_EMAIL = re.compile(r"[\w.+%-]+(?:@|%40|&#64;|&#x40;|\\u0040)[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
 _KEYED = re.compile(
-    r"((?:api_key|" + "|".join(PERSONAL_FIELDS) + r")[\"']?\s*[=:]\s*[\"']?)([^&\s\"',)]+)",
+    r"((?:api_key|"
+    + "|".join(PERSONAL_FIELDS)
+    + r")\\?[\"']?\s*[=:]\s*\\?[\"']?)([^&\s\"'\\,)<]+)",
     re.IGNORECASE,
+)
+# The same names as XML elements: <api_key>…</api_key>, <email>…</email>.
+_XML_KEYED = re.compile(
+    r"(<(?:api_key|" + "|".join(PERSONAL_FIELDS) + r")>)([^<]+)(</)", re.IGNORECASE
 )
 # Runs of digits with phone separators, masked when they hold 10 to 15 digits (E.164):
 # enough for any full phone number, while addresses (127.0.0.1:8311), process ids,
-# timestamps and coordinates (no dots as separators here) stay readable.
-_PHONE = re.compile(r"(?<![\w.:/])\+?\(?\d[\d ()-]{6,}\d(?![\w.:])|\b\d{3}\.\d{3}\.\d{4}\b")
+# timestamps and coordinates (no dots as separators here) stay readable. Separators may
+# be percent-encoded (%20, %28, %29, %2B) or a form's `+` for a space.
+_PHONE = re.compile(
+    r"(?<![\w.:/%])(?:\+|%2B)?\(?\d(?:[\d ()+-]|%20|%28|%29|%2B){6,}\d(?![\w.:])"
+    r"|\b\d{3}\.\d{3}\.\d{4}\b",
+    re.IGNORECASE,
+)
+_ENCODED_SEPARATOR = re.compile(r"%2[089B]", re.IGNORECASE)
 
 
 def _mask_phone(match: re.Match[str]) -> str:
-    digits = sum(c.isdigit() for c in match.group())
+    digits = sum(c.isdigit() for c in _ENCODED_SEPARATOR.sub(" ", match.group()))
     return "[redacted-phone]" if 10 <= digits <= 15 else match.group()
 
 
@@ -41,10 +58,72 @@ _SQL_ROW = "Row %r"
 _SQL_ROW_HIDDEN = "Row [hidden: result rows may hold personal data]"
 
 
-def redact(text: str) -> str:
+def encoded_forms(value: str) -> set[str]:
+    """The forms a value takes when a back-end echoes it: as it is, percent-encoded (form
+    bodies, query strings; with and without `@` kept), XML-escaped (also as numeric
+    references), JSON-escaped (also with `\\/`)."""
+    as_json = json.dumps(value)[1:-1]
+    forms = {
+        value,
+        quote(value, safe=""),
+        quote_plus(value, safe=""),
+        quote(value, safe="@"),
+        quote_plus(value, safe="@"),
+        xml_escape(value, {'"': "&quot;", "'": "&apos;"}),
+        xml_escape(value, {'"': "&#34;", "'": "&#39;"}),
+        "".join(c if c.isalnum() else f"&#{ord(c)};" for c in value),
+        "".join(c if c.isalnum() else f"&#x{ord(c):x};" for c in value),
+        as_json,
+        as_json.replace("/", "\\/"),
+        json.dumps(value, ensure_ascii=False)[1:-1],
+    }
+    return {form for form in forms if form}
+
+
+def redact(text: str, known: Iterable[str] = ()) -> str:
+    """Mask personal values and credentials: every `known` value (a reporter's contact, a
+    back-end's credentials) in any of its encoded forms, then anything shaped like an
+    e-mail address, a phone number or an `api_key`/personal field's value, also when
+    encoded. The one rule for log lines and for stored delivery errors."""
+    values = sorted({v for v in known if v and len(v.strip()) >= 3}, key=len, reverse=True)
+    for value in values:
+        for form in sorted(encoded_forms(value), key=len, reverse=True):
+            text = re.sub(re.escape(form), "[redacted]", text, flags=re.IGNORECASE)
+    text = _XML_KEYED.sub(r"\1[redacted]\3", text)
     text = _KEYED.sub(r"\1[redacted]", text)
     text = _EMAIL.sub("[redacted-email]", text)
     return _PHONE.sub(_mask_phone, text)
+
+
+# Setting names whose values are credentials, in an adapter's settings (api_key,
+# token, password, webhook_secret, …), and setting maps whose every value is one
+# (headers: Authorization, X-API-Key, …).
+_SECRET_NAME = re.compile(r"key|token|secret|password|passwd|auth|credential", re.IGNORECASE)
+_SECRET_MAPS = ("headers", "status_headers")
+
+
+def credentials_in(settings: Mapping[str, Any]) -> list[str]:
+    """The credential values of an adapter's settings, for `redact(known=…)`; a header
+    value like `Bearer XYZ` also gives `XYZ`."""
+    found: list[str] = []
+
+    def add(value: Any) -> None:
+        if isinstance(value, str) and value:
+            found.append(value)
+            scheme, _, rest = value.partition(" ")
+            if rest and scheme.lower() in ("bearer", "token", "basic", "apikey"):
+                found.append(rest.strip())
+
+    for name, value in settings.items():
+        if isinstance(value, Mapping):
+            if name in _SECRET_MAPS:
+                for item in value.values():
+                    add(item)
+            else:
+                found += credentials_in(value)
+        elif _SECRET_NAME.search(name):
+            add(value)
+    return found
 
 
 def _scrub(record: logging.LogRecord) -> None:

@@ -43,6 +43,7 @@ from .db import (
     utcnow,
 )
 from .delivery import ticket_for, update_ticket_for
+from .logs import credentials_in, redact
 from .models import Delivery, DestinationState, RequestUpdate, ServiceRequest
 from .notifications import Notices
 from .updates import Change, record_change
@@ -96,16 +97,29 @@ def pause_length(failures: int, policy: OutboxPolicy) -> float:
 AnyTicket = Ticket | UpdateTicket | Notice
 
 
-def scrub(message: str, ticket: AnyTicket | None) -> str:
-    """Errors are kept and shown to operators: cut them short and blank out any personal
-    value the back-end may have echoed."""
-    text = message.replace("\n", " ")[:500]
+def scrub(message: str, ticket: AnyTicket | None, credentials: Iterable[str] = ()) -> str:
+    """Errors are kept and shown to operators (`outbox list`, `outbox status`, /readyz):
+    mask every personal value of the ticket and every credential of the destination the
+    back-end may have echoed, raw or percent-, XML- or JSON-encoded (`logs.redact`, the
+    rule log lines follow too), then cut the text short."""
+    known: list[str] = list(credentials)
     if ticket is not None:
-        values = [ticket.to] if isinstance(ticket, Notice) else vars(ticket.contact).values()
-        for value in values:
-            if value and len(value) >= 3:
-                text = text.replace(value, "[redacted]")
-    return text
+        if isinstance(ticket, Notice):
+            known.append(ticket.to)
+        else:
+            known += [v for v in vars(ticket.contact).values() if isinstance(v, str)]
+    return redact(message, known).replace("\n", " ")[:500]
+
+
+def destination_credentials(catalog: Catalog, destination: str) -> list[str]:
+    """The credentials in a destination's settings (an agency's adapter, a notification
+    channel), which its errors must never keep."""
+    agency = catalog.agencies.get(destination)
+    if agency is not None:
+        return credentials_in(agency.settings)
+    channel = destination.removeprefix("notify/")
+    settings = getattr(catalog.notifications, channel, None) if catalog.notifications else None
+    return credentials_in(settings) if isinstance(settings, dict) else []
 
 
 def ensure_destinations(session: Session, names: list[str]) -> None:
@@ -571,7 +585,11 @@ class Outbox:
         clock: datetime | None = None,
     ) -> str:
         now = clock or utcnow()
-        message = scrub(str(exc) or type(exc).__name__, ticket)
+        message = scrub(
+            str(exc) or type(exc).__name__,
+            ticket,
+            destination_credentials(self.catalog, ticket.destination),
+        )
         dead = not exc.retryable or attempts >= self.policy.max_attempts
         if dead:
             values: dict[str, Any] = {"state": "dead", "last_error": message}

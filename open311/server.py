@@ -120,14 +120,40 @@ def _child_exit(server: Any, worker: Any) -> None:
         multiprocess.mark_process_dead(worker.pid)
 
 
+# The worker classes `open311 serve --worker-class` offers. `buffered` (the default) reads
+# each whole request in the worker's main loop before a thread runs the app
+# (open311/buffered_worker.py), so slow and idle clients hold no worker: gunicorn's sync
+# worker is for running behind a buffering proxy only (docs/deployment.md, "Slow clients").
+WORKER_CLASSES = {
+    "buffered": "open311.buffered_worker.BufferedWorker",
+    "sync": "sync",
+    "gthread": "gthread",
+}
+
+
+def worker_class(name: str | None, threads: int) -> str:
+    """The class to run: the one named, else gthread when threads are asked for (as
+    before --worker-class existed), else buffered."""
+    if name is not None:
+        return name
+    return "gthread" if threads > 1 else "buffered"
+
+
 def run_gunicorn(
-    settings: dict[str, Any], *, host: str, port: int, workers: int, threads: int
+    settings: dict[str, Any],
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    worker_class_name: str | None = None,
 ) -> None:
+    chosen = worker_class(worker_class_name, threads)
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread" if threads > 1 else "sync",
+        "worker_class": WORKER_CLASSES[chosen],
         "accesslog": "-",
         "logger_class": GatewayLogger,
         "child_exit": _child_exit,

@@ -23,15 +23,12 @@ from .personal import MAX_LENGTH, PERSONAL_FIELDS
 MEDIA_FIELDS = ("media", "media[]")
 NOTIFY_CHOICES = ("email", "sms", "both", "none")
 MAX_DESCRIPTION = 4000
-_NO_CONTROL = validate.Regexp(
-    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$", error="Contains control characters."
-)
 # attribute[CODE], attribute[CODE][], attribute[CODE][0] (node's qs encoding).
 _ATTRIBUTE_KEY = re.compile(r"^attribute\[([^\]]+)\](?:\[\d*\])?$")
 
 
 def _text(max_len: int, **kw: Any) -> fields.String:
-    return Text(validate=[validate.Length(max=max_len), _NO_CONTROL], **kw)
+    return Text(validate=validate.Length(max=max_len), **kw)
 
 
 class _Lenient(Schema):
@@ -213,8 +210,8 @@ class PostUpdateSchema(_Lenient):
     jurisdiction_id = fields.String()
     service_request_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     # The app's own id for the update: update_id (open311-adapter), update_id_ext (FixMyStreet).
-    update_id = fields.String(validate=validate.Length(max=200))
-    update_id_ext = fields.String(validate=validate.Length(max=200))
+    update_id = _text(200)
+    update_id_ext = _text(200)
     updated_datetime = W3CDateTime()
     status = fields.String()
     description = Text(
@@ -223,7 +220,6 @@ class PostUpdateSchema(_Lenient):
                 max=MAX_DESCRIPTION,
                 error=f"The description is limited to {MAX_DESCRIPTION} characters.",
             ),
-            _NO_CONTROL,
         ]
     )
     media_url = fields.List(

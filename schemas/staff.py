@@ -30,7 +30,7 @@ class StatusChangeSchema(Schema):
         unknown = EXCLUDE
 
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
-    detailed_status = fields.String(validate=validate.Length(max=64), allow_none=True)
+    detailed_status = Text(validate=validate.Length(max=64), allow_none=True)
     status_notes = Text(validate=validate.Length(max=4000), allow_none=True)
     internal_note = Text(validate=validate.Length(max=4000), allow_none=True)
     expected_datetime = W3CDateTime(allow_none=True)
@@ -68,15 +68,16 @@ class WebhookUpdateSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    backend_id = fields.String()
-    service_request_id = fields.String()
+    # Ids are looked up in SQL: no control character (PostgreSQL refuses a NUL even there).
+    backend_id = Text(validate=validate.Length(max=200))
+    service_request_id = Text(validate=validate.Length(max=64))
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
     detailed_status = fields.String(allow_none=True, validate=validate.Length(max=64))
-    status_notes = Text(allow_none=True, validate=validate.Length(max=4000))
+    status_notes = Text(allow_none=True, allow_controls=True, validate=validate.Length(max=4000))
     agency_responsible = fields.String(allow_none=True)
     updated_datetime = W3CDateTime(required=True)
     expected_datetime = W3CDateTime(allow_none=True)
-    update_id = fields.String(allow_none=True)
+    update_id = Text(allow_none=True, validate=validate.Length(max=200))
 
     @validates_schema
     def _which(self, data: dict[str, Any], **_: Any) -> None:

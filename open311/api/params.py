@@ -115,8 +115,9 @@ def idempotency(pairs: list[tuple[str, str]]) -> tuple[str, str] | None:
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key:
         return None
-    if len(key) > 200:
-        raise APIError(400, "Idempotency-Key is limited to 200 characters.")
+    if len(key) > 200 or not key.isprintable():
+        # Stored and compared in SQL: a NUL (or any control character) has no place in it.
+        raise APIError(400, "Idempotency-Key is limited to 200 printable characters.")
     return key, fingerprint(pairs)
 
 

@@ -46,7 +46,7 @@ bp.after_request(page_headers)
 
 def install_pages(app: Flask) -> None:
     """Register the resident pages and the values every page template uses."""
-    from . import stop, views  # noqa: F401  (routes register on bp)
+    from . import demo_mail, stop, views  # noqa: F401  (routes register on bp)
 
     app.register_blueprint(bp)
 

@@ -42,12 +42,13 @@ def wait_for(predicate: Any, timeout: float = 30.0, every: float = 0.3) -> Any:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("demo")
-    port, orders_port = free_port(), free_port()
+    port, orders_port, mail_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPEN311_")}
     env["OPEN311_DATABASE_URL"] = f"sqlite:///{folder}/demo.db"
     command = [
         sys.executable, "-m", "open311.cli", "demo",
         "--port", str(port), "--workorders-port", str(orders_port), "--auto-close-after", "2",
+        "--mail-port", str(mail_port), "--mail-folder", str(folder / "mail"),
     ]  # fmt: skip
     process = subprocess.Popen(
         command,
@@ -60,7 +61,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     )
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(8)]
+        # Up to the banner's last line; the simulator's own lines (a child process on the
+        # same stdout) may come before or after it.
+        lines: list[str] = []
+        while len(lines) < 40 and not (lines and lines[-1].startswith("  configuration:")):
+            lines.append(process.stdout.readline())
         banner = "".join(lines)
         key = re.search(r"submit key:\s+(\S+)", banner)
         assert key, banner
@@ -73,6 +78,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "env": env,
             "folder": folder,
             "banner": banner,
+            "site": f"http://127.0.0.1:{port}",
         }
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -124,6 +130,50 @@ def test_a_pothole_gets_a_work_order_and_comes_back_closed(demo: dict[str, Any],
     xml = requests.get(f"{base}/requests/{rid}.xml", timeout=5)
     assert xml.headers["Content-Type"].startswith("text/xml")
     assert b"<status>closed</status>" in xml.content
+
+
+def test_the_newcomers_pothole_with_a_photo_and_updates_by_mail(demo: dict[str, Any]) -> None:
+    """The issue's done-when, through the API the report page uses: a pothole with a photo
+    and an e-mail with updates on; followed to closed by the simulated work-order system;
+    the mail catcher has the updates, listed at /demo/mail with working links."""
+    from tests.media.test_photos import camera_jpeg
+
+    created = requests.post(
+        f"{demo['base']}/requests.json",
+        data={
+            "api_key": demo["key"],
+            "service_code": "POTHOLE",
+            "lat": 41.3083,
+            "long": -72.9279,
+            "description": "Pothole with a photo, updates on",
+            "email": "newcomer@example.org",
+            "notify": "both",
+            "language": "en",
+        },
+        files={"media": ("pothole.jpg", camera_jpeg(), "image/jpeg")},
+        timeout=10,
+    )
+    assert created.status_code == 200, created.text
+    rid = created.json()[0]["service_request_id"]
+    track = f"{demo['site']}/track/{rid}"
+
+    def caught() -> list[str]:
+        return [p.read_text() for p in sorted((demo["folder"] / "mail").glob("*.eml"))]
+
+    def closing_mail() -> bool:
+        return any(rid in m and "Its status is now: Closed." in m for m in caught())
+
+    wait_for(closing_mail, timeout=60)
+    mine = [m for m in caught() if rid in m]
+    assert any("Received by New Haven Department of Public Works" in m for m in mine)
+    assert all(track in m and "List-Unsubscribe-Post" in m for m in mine)
+    page = requests.get(f"{demo['site']}/track/{rid}", timeout=5)
+    assert page.status_code == 200 and "Closed" in page.text and "/media/" in page.text
+    listing = requests.get(f"{demo['site']}/demo/mail", timeout=5)
+    assert listing.status_code == 200
+    assert f'<a href="{track}">' in listing.text
+    stop = re.search(r'<a href="(http://[^"]+/notifications/stop/[^"]+)">', listing.text)
+    assert stop and requests.get(stop.group(1), timeout=5).status_code == 200
 
 
 def test_housing_authority_inbox_and_private_reports(demo: dict[str, Any]) -> None:

@@ -31,6 +31,8 @@ def settings(db_url: str, tmp_path: Path) -> dict[str, Any]:
         "CONFIG": str(config),
         "TESTING": True,
         "RATELIMIT_ENABLED": False,
+        # The test client speaks http: the staff pages' cookie must not be Secure-only.
+        "STAFF_COOKIE_SECURE": False,
     }
 
 

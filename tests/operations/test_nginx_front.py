@@ -124,3 +124,59 @@ def test_a_report_in_and_a_staff_sign_in_through_nginx(
     assert "/staff/queue" in logs and "requests.json" in logs
     for secret in (front["key"], EMAIL, "resident%40example.org", front["password"]):
         assert secret not in logs
+
+
+def _raw_tls(port: int, payload: bytes) -> tuple[int, str, bytes]:
+    """One raw request over TLS: status, Content-Type and body of nginx's answer."""
+    import contextlib
+    import socket
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="311.riverton.example") as sock,
+    ):
+        # nginx may answer and close before taking all of a body it refuses.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(payload)
+        got = b""
+        with contextlib.suppress(ConnectionResetError, ssl.SSLError):
+            while chunk := sock.recv(65536):
+                got += chunk
+    head, _, body = got.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split(" ")[1]), headers.get("content-type", ""), body
+
+
+LONG_URL = b"GET /open311/v2/requests.json?q=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+BIG_HEADER = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n"
+BIG_BODY = (
+    b"POST /open311/v2/requests.json HTTP/1.1\r\nHost: x\r\nContent-Length: 3000000\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\n\r\n" + b"x" * 10000
+)
+REFUSED_BY_NGINX = [
+    ("a broken request line", b"GET /open311/v2/services.json HTTP/1.1 x\r\n\r\n", 400),
+    ("a URL over nginx's buffers", LONG_URL, 414),
+    ("a header over nginx's buffers", BIG_HEADER, 431),
+    ("a body over client_max_body_size", BIG_BODY, 413),
+]
+
+
+@pytest.mark.parametrize(("what", "payload", "status"), REFUSED_BY_NGINX)
+def test_nginx_refusals_are_open311_errors(
+    front: dict[str, Any], what: str, payload: bytes, status: int
+) -> None:
+    """What nginx refuses itself never reaches the gateway, so nginx answers it, as the
+    gateway's error list in JSON (issue 8, item 6), with the security headers."""
+    import json
+
+    port = int(front["root"].rsplit(":", 1)[1])
+    got, media, body = _raw_tls(port, payload)
+    assert got == status, (what, body[:300])
+    assert media == "application/json; charset=utf-8", (what, media)
+    parsed = json.loads(body)
+    assert parsed[0]["code"] == status and parsed[0]["description"], parsed
