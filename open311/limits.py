@@ -1,5 +1,6 @@
-"""Rate limits with Flask-Limiter: POSTs per api_key and per client address, GETs per
-client address. In memory on the embedded default (each gunicorn worker counts on its
+"""Rate limits with Flask-Limiter: report and update POSTs per api_key and per client
+address, staff writes (staff API and staff pages) per key and per address, webhook pushes
+and sign-ins per address, GETs per client address. In memory on the embedded default (each gunicorn worker counts on its
 own); a Redis URL in the configuration shares the counts across processes and hosts."""
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def check_limits(catalog: Catalog) -> None:
             f"{where}.storage_uri: cannot use scheme {scheme!r} "
             f"(memory://, redis://, rediss://, …): {str(exc).replace(uri, '…')}"
         ) from None
-    for key in ("submit", "read"):
+    for key in ("submit", "read", "sign_in", "staff", "webhook"):
         try:
             parse_many(settings[key])
         except ValueError:
@@ -89,6 +90,18 @@ def install_limits(app: Flask, catalog: Catalog) -> Limiter | None:
     )
     # Password guessing across many accounts from one address (each account also locks).
     sign_in = limiter.shared_limit(settings["sign_in"], scope="sign-in", exempt_when=_is_get)
+    # Staff writes: a leaked staff key or a hijacked session must not rewrite a queue at
+    # machine speed. Per key (a signed-in member has none: then per address) and address.
+    staff_by_address = limiter.shared_limit(
+        settings["staff"], scope="staff-address", exempt_when=_is_get
+    )
+    staff_by_key = limiter.shared_limit(
+        settings["staff"], scope="staff-key", key_func=_key_of_api_key, exempt_when=_is_get
+    )
+    # Pushes are checked (HMAC) before anything is stored, but each costs a read of the
+    # body and a hash: bounded per address, so a flood cannot crowd out the real back-end
+    # (which pushes from an address of its own).
+    webhook = limiter.shared_limit(settings["webhook"], scope="webhook", exempt_when=_is_get)
     for endpoint, view in list(app.view_functions.items()):
         # Health checks and scrapes come every few seconds from the same address.
         if endpoint == "static" or endpoint.startswith(("docs.", "ops.")):
@@ -100,6 +113,10 @@ def install_limits(app: Flask, catalog: Catalog) -> Limiter | None:
         elif endpoint in ("requests.create", "updates.post"):
             # An app's updates and its reports share one submit budget per key and address.
             app.view_functions[endpoint] = submit_by_key(submit_by_address(view))
+        elif endpoint.startswith(("staff.", "staff_web.")):
+            app.view_functions[endpoint] = staff_by_key(staff_by_address(read(view)))
+        elif endpoint.startswith("webhook."):
+            app.view_functions[endpoint] = webhook(read(view))
         else:
             app.view_functions[endpoint] = read(view)
     return limiter

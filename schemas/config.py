@@ -255,6 +255,10 @@ class RateLimitSchema(_Strict):
     submit = fields.String(load_default="30 per minute")  # POSTs per key and per address
     read = fields.String(load_default="300 per minute")  # GETs per client address
     sign_in = fields.String(load_default="10 per minute")  # staff sign-in POSTs per address
+    # Staff writes (the staff API's and the staff pages' POSTs) per key and per address.
+    staff = fields.String(load_default="60 per minute")
+    # Status pushed to the webhook, per client address (a back-end's own address).
+    webhook = fields.String(load_default="300 per minute")
     enabled = fields.Boolean(load_default=True)
 
 
