@@ -1,7 +1,8 @@
 """Rate limits with Flask-Limiter: report and update POSTs per api_key and per client
 address, staff writes (staff API and staff pages) per key and per address, webhook pushes
 and sign-ins per address, GETs per client address. In memory on the embedded default
-(each gunicorn worker counts on its own); a Redis URL in the configuration shares the counts across processes and hosts."""
+(each gunicorn worker counts on its own); a Redis URL in the configuration shares the
+counts across processes and hosts."""
 
 from __future__ import annotations
 
