@@ -4,7 +4,9 @@ Changes arrive three ways (a sync pull, a webhook push, a staff member in the in
 all land here, so the rules live in one place: an update is recorded once (its dedup key),
 only the primary destination speaks for the report's public status, and an older change
 never overwrites a newer one. A change of the public status is also where the reporter's
-updates are queued (open311/notifications.py), in the same transaction.
+updates are queued (open311/notifications.py), in the same transaction. Whatever a back-end
+sends, the public record stays bounded: notes are cut (MAX_NOTES), and a change dated in
+the future is recorded at its arrival (CLOCK_SKEW).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -25,6 +27,16 @@ from .models import Delivery, RequestUpdate, ServiceRequest
 from .notifications import queue_for_change
 
 log = logging.getLogger("open311.updates")
+
+
+# A note on the public record is at most this long (as a description or a staff note);
+# a back-end's longer note ends with the marker, so readers know it was cut.
+MAX_NOTES = 4000
+CUT_MARKER = " [… cut: the agency's note was longer than 4,000 characters]"
+# A change dated further ahead of the gateway's clock than this is recorded at the time it
+# arrived: it cannot have happened later, and dated 2099 it would outrank every later
+# change (an older change never overwrites a newer one) and pin the public status.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,16 @@ class Change:
             value = getattr(self, name)
             if value is not None and "\x00" in value:
                 object.__setattr__(self, name, value.replace("\x00", ""))
+        # A back-end's text has no length of its own (3 MB of notes were published):
+        # cut, not refused, because refusing would lose the status with it, and the sync
+        # would pull the same answer again at every round.
+        if self.status_notes is not None and len(self.status_notes) > MAX_NOTES:
+            kept = self.status_notes[: MAX_NOTES - len(CUT_MARKER)]
+            object.__setattr__(self, "status_notes", kept + CUT_MARKER)
+        for name, size in (("detailed_status", 64), ("agency_responsible", 200)):
+            value = getattr(self, name)  # the columns' sizes (models.py)
+            if value is not None and len(value) > size:
+                object.__setattr__(self, name, value[:size])
 
 
 def dedup_key(source: str, request_id: int, change: Change, update_id: str | None) -> str:
@@ -75,7 +97,16 @@ def record_change(
 ) -> RequestUpdate | None:
     """Keep the change in the history and apply it when it is the newest (and not
     `history_only`). None = seen before."""
+    # The key from the change as sent, so that the same change pulled again is known.
     key = dedup_key(source, request.id, change, update_id)
+    received = utcnow()
+    when = change.updated_datetime
+    if when > received + CLOCK_SKEW:
+        log.warning(
+            "change dated in the future recorded at its arrival",
+            extra={"request_id": request.public_id or request.id, "source": source},
+        )
+        when = received
     values = {
         "request_id": request.id,
         "dedup_key": key,
@@ -84,16 +115,16 @@ def record_change(
         "detailed_status": change.detailed_status,
         "status_notes": change.status_notes,
         "agency_responsible": change.agency_responsible,
-        "updated_datetime": change.updated_datetime,
+        "updated_datetime": when,
         "expected_datetime": change.expected_datetime,
-        "created_at": utcnow(),
+        "created_at": received,
     }
     # Two syncs (or a sync and a webhook) may bring the same change at once.
     stmt = insert_ignoring_conflicts(session, RequestUpdate, ["dedup_key"])
     new_id = session.scalar(stmt.values(values).returning(RequestUpdate.id))
     if new_id is None:
         return None
-    applied = not history_only and change.updated_datetime >= request.updated_datetime
+    applied = not history_only and when >= request.updated_datetime
     # What the reporter is told about: the public status or its detail changing, not a note.
     news = applied and (request.status, request.detailed_status) != (
         change.status,
@@ -108,7 +139,7 @@ def record_change(
             request.agency_responsible = change.agency_responsible
         if change.expected_datetime is not None:
             request.expected_datetime = change.expected_datetime
-        request.updated_datetime = change.updated_datetime
+        request.updated_datetime = when
         log.info(
             "status change",
             extra={

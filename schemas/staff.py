@@ -72,8 +72,10 @@ class WebhookUpdateSchema(Schema):
     backend_id = Text(validate=validate.Length(max=200))
     service_request_id = Text(validate=validate.Length(max=64))
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
-    detailed_status = fields.String(allow_none=True, validate=validate.Length(max=64))
-    status_notes = Text(allow_none=True, allow_controls=True, validate=validate.Length(max=4000))
+    # A back-end's texts are taken whatever their length and cut where every change
+    # enters (open311/updates.py `Change`), as a sync's are: refusing would lose the status.
+    detailed_status = fields.String(allow_none=True)
+    status_notes = Text(allow_none=True, allow_controls=True)
     agency_responsible = fields.String(allow_none=True)
     updated_datetime = W3CDateTime(required=True)
     expected_datetime = W3CDateTime(allow_none=True)

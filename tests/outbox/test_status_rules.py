@@ -9,10 +9,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from adapters.http_json import HttpJsonAdapter
+from schemas.datetimes import format_w3c
+from open311.db import utcnow
 from open311.models import Delivery
 from open311.sync import sync_all
 from tests.helpers import parse
@@ -43,6 +46,10 @@ def push(client, agency, fmt, **update):
     )
     assert r.status_code == 200, r.data
     return int(parse(r, fmt)["applied"])
+
+
+def _ahead(seconds: int) -> str:
+    return format_w3c(utcnow() + timedelta(seconds=seconds))
 
 
 def public(client, rid, fmt):
@@ -115,22 +122,16 @@ def test_an_older_change_never_overwrites_a_newer_one(client, submit_key, outbox
     rid = post(client, submit_key, "POTHOLE")["service_request_id"]
     outbox.drain()
     works_id = backend_ids(database)["works"]
-    newer = {
-        "status": "closed",
-        "status_notes": "Patched",
-        "updated_datetime": "2099-01-02T08:00:00Z",
-    }
-    older = {
-        "status": "open",
-        "status_notes": "Crew sent",
-        "updated_datetime": "2099-01-01T08:00:00Z",
-    }
+    # Both after the report was made and within the clock skew a change may be dated ahead
+    # (open311/updates.py CLOCK_SKEW; further ahead it is recorded at its arrival).
+    newer = {"status": "closed", "status_notes": "Patched", "updated_datetime": _ahead(120)}
+    older = {"status": "open", "status_notes": "Crew sent", "updated_datetime": _ahead(60)}
     assert push(client, "works", fmt, backend_id=works_id, update_id="e2", **newer) == 1
     # Delivered late (a retried webhook, an overlapping sync): kept in the history only.
     assert push(client, "works", fmt, backend_id=works_id, update_id="e1", **older) == 1
     record = public(client, rid, fmt)
     assert record["status"] == "closed" and record["status_notes"] == "Patched"
-    assert record["updated_datetime"] == "2099-01-02T08:00:00Z"
+    assert record["updated_datetime"] == newer["updated_datetime"]
 
 
 def test_a_batch_token_resolves_on_the_primarys_delivery_not_a_copys(
