@@ -14,10 +14,10 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from adapters.http_json import HttpJsonAdapter
-from schemas.datetimes import format_w3c
 from open311.db import utcnow
 from open311.models import Delivery
 from open311.sync import sync_all
+from schemas.datetimes import format_w3c
 from tests.helpers import parse
 
 SECRETS = {"works": "works-shared-secret", "health": "health-shared-secret"}
