@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from marshmallow import Schema
+
+from adapters.settings import load_settings
 from schemas.personal import Contact
 
 __all__ = [
@@ -130,9 +133,13 @@ class PermanentFailure(DeliveryError):
 
 
 class Adapter:
-    """Base class: subclasses set `name`, read their settings, and implement `submit`."""
+    """Base class: subclasses set `name` and `settings_schema` and implement `submit`."""
 
     name: ClassVar[str] = ""
+    # The marshmallow schema (adapters.settings.SettingsSchema) the agency's `settings:`
+    # are loaded through, here and by the configuration loader, which reports what is
+    # wrong by key path. None: the adapter takes the plain mapping and checks it itself.
+    settings_schema: ClassVar[type[Schema] | None] = None
     # Whether fetch_updates needs the references (per-id look-ups) or reads a feed by time.
     # An instance attribute with a class default: an adapter whose settings choose between
     # the two sets it in __init__.
@@ -142,7 +149,14 @@ class Adapter:
     accepts_updates: ClassVar[bool] = False
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+        """Raises SettingsError (a ValueError) naming each wrong key."""
         self.settings: Mapping[str, Any] = dict(settings or {})
+        # The settings as the schema loaded them: typed, defaults filled in.
+        self.options: dict[str, Any] = (
+            load_settings(self.name, self.settings_schema, settings)
+            if self.settings_schema is not None
+            else dict(self.settings)
+        )
 
     def submit(self, ticket: Ticket) -> Receipt:
         raise NotImplementedError

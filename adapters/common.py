@@ -1,5 +1,5 @@
-"""Small pieces several adapters share: the ticket as plain data, dotted paths into decoded
-answers, and mapping a back-end's status words to open/closed."""
+"""Small pieces several adapters share: the ticket as plain data and as template text, and
+dotted paths into decoded answers. (Status words: adapters/status.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from adapters.base import Ticket
-from adapters.config import SettingsReader
 from schemas.datetimes import format_w3c
 from schemas.personal import PERSONAL_FIELDS
 
@@ -17,7 +16,12 @@ log = logging.getLogger(__name__)
 
 CONTACT_FIELDS = PERSONAL_FIELDS
 TICKET_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Ticket))
-STATUSES = ("open", "closed")
+# The names ticket_text_fields() gives, i.e. what a text template may use.
+TEXT_FIELDS: tuple[str, ...] = (
+    *(f for f in TICKET_FIELDS if f not in ("contact", "attributes")),
+    *CONTACT_FIELDS,
+    "media_url",
+)
 
 # Marks "nothing at this path", which differs from a JSON null found there.
 MISSING: Any = object()
@@ -91,46 +95,3 @@ def scalar_text(value: Any) -> str | None:
         value = int(value)
     text = str(value).strip()
     return text or None
-
-
-class StatusMap:
-    """Turns a back-end's own status words into the gateway's open/closed.
-
-    A word the map does not know still comes through as "open" with the word kept as
-    detailed_status: a new status invented by the back-end must not silently close a
-    report, and staff can see what the back-end said.
-    """
-
-    def __init__(self, reader: SettingsReader, key: str = "value_map") -> None:
-        raw = reader.raw(key, {})
-        if not isinstance(raw, Mapping):
-            raise reader.error(key, "must be a mapping of back-end value to open or closed")
-        self._exact: dict[str, str] = {}
-        self._folded: dict[str, str] = {}
-        for backend_value, status in raw.items():
-            target = str(status).strip().lower() if isinstance(status, str) else None
-            if target not in STATUSES:
-                raise reader.error(
-                    f"{key}.{backend_value}", f"must be 'open' or 'closed', not {status!r}"
-                )
-            # YAML reads `1: closed` with an int key; the back-end's answer may be "1" or 1.
-            text = (
-                "true"
-                if backend_value is True
-                else "false"
-                if backend_value is False
-                else str(backend_value)
-            )
-            self._exact[text] = target
-            self._folded[text.casefold()] = target
-
-    def map(self, value: str) -> tuple[str, bool]:
-        """(open|closed, whether the value was recognised)."""
-        if value in self._exact:
-            return self._exact[value], True
-        folded = value.strip().casefold()
-        if folded in self._folded:
-            return self._folded[folded], True
-        if folded in STATUSES:
-            return folded, True
-        return "open", False

@@ -15,36 +15,45 @@ from email.utils import format_datetime, parseaddr
 from typing import Any
 
 from adapters.base import Adapter, Receipt, Ticket
-from adapters.common import ticket_text_fields
-from adapters.config import SettingsReader, check_format_template
-from adapters.smtp import SMTP_SETTINGS, SmtpSender, mail_address
+from adapters.common import TEXT_FIELDS, ticket_text_fields
+from adapters.settings import Flag, Placeholders, Text
+from adapters.smtp import MailAddress, MailAddresses, SmtpSender, SmtpSettingsSchema
+from schemas.personal import PERSONAL_FIELDS
 
 log = logging.getLogger(__name__)
 
-SETTINGS = (*SMTP_SETTINGS, "from", "to", "subject", "include_contact")
 DEFAULT_SUBJECT = "[Open311] {service_name} ({request_id})"
 FALLBACK_DOMAIN = "open311-gateway.invalid"
 _WHEN = "%Y-%m-%d %H:%M UTC"
+# A subject is seen by every mail relay on the way: no personal fields in it.
+SUBJECT_FIELDS = tuple(
+    f for f in TEXT_FIELDS if f not in PERSONAL_FIELDS and f not in ("primary", "media_urls")
+)
+
+
+class EmailSettings(SmtpSettingsSchema):
+    sender = MailAddress(required=True, data_key="from")
+    to = MailAddresses(required=True)
+    subject = Text(load_default=DEFAULT_SUBJECT, validate=Placeholders(SUBJECT_FIELDS))
+    include_contact = Flag(load_default=True)
 
 
 class EmailAdapter(Adapter):
     name = "email"
+    settings_schema = EmailSettings
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         super().__init__(settings)
-        reader = SettingsReader(self.name, self.settings, allowed=SETTINGS)
-        self.smtp = SmtpSender.from_settings(reader)
+        o = self.options
+        self.smtp = SmtpSender.from_settings(o)
         self.host, self.port = self.smtp.host, self.smtp.port
-        self.sender = mail_address(reader, "from", reader.require_str("from"))
-        self.recipients = [
-            mail_address(reader, "to", a) for a in reader.get_str_list("to", required=True)
-        ]
+        self.sender: str = o["sender"]
+        self.recipients: list[str] = o["to"]
         # The envelope takes bare addresses; the headers keep any display names.
         self.envelope_sender = parseaddr(self.sender)[1]
         self.envelope_recipients = [parseaddr(a)[1] for a in self.recipients]
-        self.subject = reader.get_str("subject", default=DEFAULT_SUBJECT) or DEFAULT_SUBJECT
-        check_format_template(reader, "subject", self.subject, _SUBJECT_FIELDS)
-        self.include_contact = reader.get_bool("include_contact", True)
+        self.subject: str = o["subject"]
+        self.include_contact: bool = o["include_contact"]
         domain = self.envelope_sender.rpartition("@")[2].strip()
         self.domain = domain or FALLBACK_DOMAIN
 
@@ -117,24 +126,6 @@ class EmailAdapter(Adapter):
                 lines += ["", *_section("Reporter", contact)]
         lines += ["", f"-- \nSent by the Open311 gateway for {ticket.destination}."]
         return "\n".join(lines) + "\n"
-
-
-_SUBJECT_FIELDS = (
-    "request_id",
-    "idempotency_key",
-    "destination",
-    "jurisdiction_id",
-    "service_code",
-    "service_name",
-    "requested_datetime",
-    "description",
-    "lat",
-    "long",
-    "address_string",
-    "address_id",
-    "zipcode",
-    "media_url",
-)
 
 
 def osm_link(lat: float, long: float) -> str:

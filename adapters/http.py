@@ -20,18 +20,26 @@ import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase, HTTPBasicAuth
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from adapters.base import DeliveryError, PermanentFailure, TemporaryFailure
-from adapters.config import SettingsReader
 from adapters.deadline import Deadline
+from adapters.settings import (
+    Choice,
+    SettingsSchema,
+    Text,
+    TextMap,
+    Whole,
+    load_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +51,6 @@ MAX_REDIRECTS = 5
 
 USER_AGENT = "open311-gateway"
 HMAC_ALGORITHMS = ("sha256", "sha512")
-AUTH_KEYS = ("type", "token", "username", "password", "secret", "header", "algorithm")
 
 # Statuses where the same request may well succeed later. 408 and 425 are 4xx only by
 # number: they say "not now", not "never".
@@ -60,30 +67,45 @@ class Timeouts(NamedTuple):
     total: float  # seconds for the whole call, answer included: a wall-clock deadline
 
 
-def read_timeout(reader: SettingsReader, key: str = "timeout") -> Timeouts:
+DEFAULT_TIMEOUTS = Timeouts(
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_CONNECT_TIMEOUT + DEFAULT_READ_TIMEOUT
+)
+
+
+class Seconds(fields.Float):
+    """A positive number of seconds."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Range(min=0, min_inclusive=False), **kwargs)
+
+
+class _TimeoutSchema(SettingsSchema):
+    connect = Seconds(load_default=DEFAULT_CONNECT_TIMEOUT)
+    read = Seconds(load_default=DEFAULT_READ_TIMEOUT)
+    total = Seconds(load_default=None)
+
+    @post_load
+    def _timeouts(self, data: dict[str, Any], **_: Any) -> Timeouts:
+        total = data["total"] or data["connect"] + data["read"]
+        return Timeouts(data["connect"], data["read"], total)
+
+
+class Timeout(fields.Field):
     """`timeout`: a number of seconds for both phases, or `{connect: s, read: s, total: s}`;
-    the total defaults to connect + read."""
-    value = reader.raw(key)
-    if value is None:
-        connect, read = DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
-        return Timeouts(connect, read, connect + read)
-    if isinstance(value, Mapping):
-        sub = reader.nested(key, allowed=("connect", "read", "total"))
-        assert sub is not None
-        connect = _positive(sub, "connect", DEFAULT_CONNECT_TIMEOUT)
-        read = _positive(sub, "read", DEFAULT_READ_TIMEOUT)
-        return Timeouts(connect, read, _positive(sub, "total", connect + read))
-    seconds = _positive(reader, key, DEFAULT_READ_TIMEOUT)
-    return Timeouts(seconds, seconds, 2 * seconds)
+    the total defaults to connect + read (twice the number for a plain number)."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(load_default=DEFAULT_TIMEOUTS, **kwargs)
 
-def _positive(reader: SettingsReader, key: str, default: float) -> float:
-    value = reader.raw(key)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise reader.error(key, f"must be a positive number of seconds, not {value!r}")
-    return float(value)
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Timeouts:
+        try:
+            if isinstance(value, Mapping):
+                timeouts: Timeouts = _TimeoutSchema().load(value)
+                return timeouts
+            seconds = Seconds().deserialize(value)
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from None
+        return Timeouts(seconds, seconds, 2 * seconds)
 
 
 class BearerAuth(AuthBase):
@@ -124,38 +146,82 @@ class HmacAuth(AuthBase):
         return r
 
 
-def read_auth(reader: SettingsReader, key: str = "auth") -> AuthBase | None:
+class AuthSchema(SettingsSchema):
     """`auth`: `{type: bearer, token}`, `{type: basic, username, password}` or
     `{type: hmac, secret, header, algorithm}`; absent means no authentication."""
-    sub = reader.nested(key, allowed=AUTH_KEYS)
-    if sub is None:
-        return None
-    kind = sub.get_choice("type", ("bearer", "basic", "hmac"), default="")
-    allowed_by_kind = {
-        "bearer": {"type", "token"},
-        "basic": {"type", "username", "password"},
-        "hmac": {"type", "secret", "header", "algorithm"},
+
+    TAKES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "bearer": ("token",),
+        "basic": ("username", "password"),
+        "hmac": ("secret", "header", "algorithm"),
     }
-    extra = sorted(k for k in sub.data if k not in allowed_by_kind[kind])
-    if extra:
-        raise sub.error(extra[0], f"does not apply to auth type {kind}")
-    if kind == "bearer":
-        return BearerAuth(sub.require_str("token"))
-    if kind == "basic":
-        return HTTPBasicAuth(sub.require_str("username"), sub.require_str("password"))
-    algorithm = sub.get_choice("algorithm", HMAC_ALGORITHMS, default="sha256")
-    header = sub.get_str("header", default="X-Signature")
-    assert header is not None
-    return HmacAuth(sub.require_str("secret"), header=header.strip(), algorithm=algorithm)
+    NEEDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "bearer": ("token",),
+        "basic": ("username", "password"),
+        "hmac": ("secret",),
+    }
+
+    type = Choice(tuple(TAKES), required=True)
+    token = Text()
+    username = Text()
+    password = Text()
+    secret = Text()
+    header = Text()
+    algorithm = Choice(HMAC_ALGORITHMS)
+
+    @validates_schema
+    def _keys_of_the_type(self, data: dict[str, Any], **_: Any) -> None:
+        kind = data.get("type")
+        if kind is None:
+            return
+        errors: dict[str, list[str]] = {}
+        for key in data:
+            if key != "type" and key not in self.TAKES[kind]:
+                errors[key] = [f"Does not apply to auth type {kind}."]
+        for key in self.NEEDS[kind]:
+            if key not in data:
+                errors[key] = [f"Missing data for required field (auth type {kind})."]
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def _auth(self, data: dict[str, Any], **_: Any) -> AuthBase:
+        if data["type"] == "bearer":
+            return BearerAuth(data["token"])
+        if data["type"] == "basic":
+            return HTTPBasicAuth(data["username"], data["password"])
+        header = data.get("header", "X-Signature").strip()
+        return HmacAuth(data["secret"], header=header, algorithm=data.get("algorithm", "sha256"))
 
 
-def read_headers(reader: SettingsReader, key: str = "headers") -> dict[str, str]:
-    headers = reader.get_str_map(key)
-    for name, value in headers.items():
-        # A newline would let a configured header smuggle a second one.
-        if not name.strip() or any(c in name + value for c in "\r\n"):
-            raise reader.error(f"{key}.{name}", "is not a valid HTTP header")
-    return headers
+class Headers(TextMap):
+    """Extra request headers; a line break in a name or value would let a configured header
+    smuggle a second one."""
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, str]:
+        headers = super()._deserialize(value, attr, data, **kwargs)
+        bad = {
+            name: ["Not a valid HTTP header."]
+            for name, text in headers.items()
+            if not name.strip() or any(c in name + text for c in "\r\n")
+        }
+        if bad:
+            raise ValidationError(bad)
+        return headers
+
+
+class HttpSettingsSchema(SettingsSchema):
+    """The settings every HTTP adapter takes; an adapter's schema extends it (and may
+    exclude `auth` in its Meta when it authenticates otherwise)."""
+
+    timeout = Timeout()
+    max_answer_bytes = Whole(
+        load_default=DEFAULT_MAX_ANSWER_BYTES, validate=validate.Range(min=1024, max=1 << 30)
+    )
+    auth = fields.Nested(AuthSchema, load_default=None)
+    headers = Headers(load_default=dict)
 
 
 def build_session(
@@ -365,22 +431,24 @@ class HttpClient:
 
     def __init__(
         self,
-        reader: SettingsReader,
+        settings: Mapping[str, Any],
         *,
-        timeout_key: str = "timeout",
-        auth_key: str | None = "auth",
-        headers_key: str | None = "headers",
+        adapter: str = "",
         default_headers: Mapping[str, str] | None = None,
     ) -> None:
-        self.timeouts = read_timeout(reader, timeout_key)
-        self.max_answer_bytes = reader.get_int(
-            "max_answer_bytes", DEFAULT_MAX_ANSWER_BYTES, minimum=1024, maximum=1 << 30
-        )
-        auth = read_auth(reader, auth_key) if auth_key else None
-        headers = dict(default_headers or {})
-        if headers_key:
-            headers.update(read_headers(reader, headers_key))
-        self.session = build_session(auth=auth, headers=headers, adapter=reader.adapter)
+        """`settings` as `HttpSettingsSchema` (or a schema extending it) loaded them."""
+        self.timeouts: Timeouts = settings["timeout"]
+        self.max_answer_bytes: int = settings["max_answer_bytes"]
+        headers = {**(default_headers or {}), **settings.get("headers", {})}
+        self.session = build_session(auth=settings.get("auth"), headers=headers, adapter=adapter)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any], *, adapter: str = "", **kwargs: Any
+    ) -> HttpClient:
+        """A client from raw `timeout`/`max_answer_bytes`/`auth`/`headers` settings."""
+        loaded = load_settings(adapter or "http", HttpSettingsSchema, settings)
+        return cls(loaded, adapter=adapter, **kwargs)
 
     def request(
         self,

@@ -10,82 +10,39 @@ from __future__ import annotations
 
 import json
 import logging
-import string
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
+
+import requests
+from marshmallow import ValidationError, fields, validates_schema
 
 from adapters.base import Adapter, Receipt, Reference, TemporaryFailure, Ticket, Update
 from adapters.common import (
     CONTACT_FIELDS,
     MISSING,
     TICKET_FIELDS,
-    StatusMap,
     get_path,
     scalar_text,
     ticket_as_dict,
 )
-from adapters.config import SettingsReader
-from adapters.http import HttpClient, json_answer, raise_for_status
-from schemas.datetimes import format_w3c, parse_datetime
+from adapters.http import HttpClient, HttpSettingsSchema, json_answer, raise_for_status
+from adapters.settings import Choice, HttpUrl, Placeholders, Text
+from adapters.status import Said, StatusReader, StatusSettingsSchema
+from schemas.datetimes import format_w3c
 
 log = logging.getLogger(__name__)
 
-SETTINGS = (
-    "url",
-    "method",
-    "auth",
-    "headers",
-    "fields",
-    "id_path",
-    "status",
-    "timeout",
-    "max_answer_bytes",
-)
-STATUS_SETTINGS = (
-    "url",
-    "feed_url",
-    "since_param",
-    "items_path",
-    "id_path",
-    "status_path",
-    "notes_path",
-    "updated_path",
-    "value_map",
-    "detailed_status",
-)
 URL_FIELDS = ("request_id", "idempotency_key")
+_CONST = "const"
 
 
 class FieldPlan:
     """The body layout from `fields`: which body key gets which ticket value or constant."""
 
-    def __init__(self, reader: SettingsReader, key: str = "fields") -> None:
-        raw = reader.raw(key)
-        if not isinstance(raw, Mapping) or not raw:
-            raise reader.error(key, "must be a non-empty mapping of body key to ticket field")
-        self.entries: list[tuple[list[str], str | None, Any]] = []
-        for body_key, source in raw.items():
-            label = f"{key}.{body_key}"
-            parts = str(body_key).split(".")
-            if not all(parts):
-                raise reader.error(label, "is not a valid body key")
-            if isinstance(source, Mapping):
-                if set(source) != {"const"}:
-                    raise reader.error(label, "must be a ticket field path or {const: value}")
-                self.entries.append((parts, None, source["const"]))
-            elif isinstance(source, str) and source.strip():
-                _check_ticket_path(reader, label, source.strip())
-                self.entries.append((parts, source.strip(), None))
-            else:
-                raise reader.error(label, "must be a ticket field path or {const: value}")
-        # `location: lat` next to `location.lat: lat` cannot both be written.
-        keys = [".".join(parts) for parts, _, _ in self.entries]
-        for one in keys:
-            for other in keys:
-                if other.startswith(one + "."):
-                    raise reader.error(f"{key}.{other}", f"clashes with {key}.{one}")
+    def __init__(self, entries: list[tuple[list[str], str | None, Any]]) -> None:
+        self.entries = entries
 
     def body(self, ticket: Ticket) -> dict[str, Any]:
         data = ticket_as_dict(ticket)
@@ -106,78 +63,108 @@ class FieldPlan:
         return body
 
 
-def _check_ticket_path(reader: SettingsReader, label: str, path: str) -> None:
+class Fields(fields.Field):
+    """`fields`: body key -> a ticket field path or `{const: value}`, as a FieldPlan."""
+
+    default_error_messages = {  # noqa: RUF012
+        "invalid": "Must be a non-empty mapping of body key to ticket field."
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> FieldPlan:
+        if not isinstance(value, Mapping) or not value:
+            raise self.make_error("invalid")
+        entries: list[tuple[list[str], str | None, Any]] = []
+        problems: dict[str, list[str]] = {}
+        for body_key, source in value.items():
+            label, parts = str(body_key), str(body_key).split(".")
+            if not all(parts):
+                problems[label] = ["Not a valid body key."]
+            elif isinstance(source, Mapping) and set(source) == {_CONST}:
+                entries.append((parts, None, source[_CONST]))
+            elif isinstance(source, str) and source.strip():
+                problem = _ticket_path_problem(source.strip())
+                if problem:
+                    problems[label] = [problem]
+                entries.append((parts, source.strip(), None))
+            else:
+                problems[label] = ["Must be a ticket field path or {const: value}."]
+        # `location: lat` next to `location.lat: lat` cannot both be written.
+        keys = [".".join(parts) for parts, _, _ in entries]
+        for one in keys:
+            for other in keys:
+                if other.startswith(one + "."):
+                    problems.setdefault(other, []).append(f"Clashes with {one}.")
+        if problems:
+            raise ValidationError(problems)
+        return FieldPlan(entries)
+
+
+def _ticket_path_problem(path: str) -> str | None:
     root, _, rest = path.partition(".")
     if root not in TICKET_FIELDS:
-        raise reader.error(
-            label, f"refers to unknown ticket field {root!r}; known: {', '.join(TICKET_FIELDS)}"
-        )
+        return f"Unknown ticket field {root!r}; known: {', '.join(TICKET_FIELDS)}."
     if root == "contact" and rest and rest not in CONTACT_FIELDS:
-        raise reader.error(
-            label, f"refers to unknown contact field {rest!r}; known: {', '.join(CONTACT_FIELDS)}"
-        )
+        return f"Unknown contact field {rest!r}; known: {', '.join(CONTACT_FIELDS)}."
     if root == "media_urls" and rest and not rest.isdigit():
-        raise reader.error(label, "media_urls takes an index, such as media_urls.0")
+        return "media_urls takes an index, such as media_urls.0."
     if rest and root not in ("contact", "attributes", "media_urls"):
-        raise reader.error(label, f"ticket field {root!r} has no parts")
+        return f"The ticket field {root!r} has no parts."
+    return None
 
 
-def _check_url_template(reader: SettingsReader, key: str, url: str, fields: Sequence[str]) -> None:
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(url) if name is not None]
-    except ValueError as exc:
-        raise reader.error(key, f"is not a valid URL template: {exc}") from None
-    unknown = sorted(set(names) - set(fields))
-    if unknown:
-        raise reader.error(
-            key, f"uses unknown placeholder(s) {unknown}; allowed: {', '.join(fields)}"
-        )
+class JsonStatusSchema(StatusSettingsSchema):
+    """`status:` for http_json: per-id look-ups (`url`) or a feed of changes (`feed_url`)."""
+
+    feed_url = HttpUrl()
+    since_param = Text(load_default="updated_since")
+    items_path = Text(load_default="items")
+    id_path = Text(load_default="id")
+    status_path = Text(load_default="status")
+    notes_path = Text(load_default=None)
+    updated_path = Text(load_default=None)
+
+    @validates_schema
+    def _one_way(self, data: dict[str, Any], **_: Any) -> None:
+        if ("url" in data) == ("feed_url" in data):
+            raise ValidationError("Set status.url or status.feed_url, and not both.", "url")
+        if "url" in data and "{backend_id}" not in data["url"]:
+            raise ValidationError("Must contain {backend_id}.", "url")
+
+
+class HttpJsonSettings(HttpSettingsSchema):
+    # PUT-style back-ends name the new resource themselves: /work-orders/{request_id}.
+    url = HttpUrl(required=True, validate=Placeholders(URL_FIELDS))
+    method = Choice(("post", "put", "patch"), load_default="post")
+    status = fields.Nested(JsonStatusSchema, load_default=None)
+    id_path = Text(load_default="id")
+    # `fields` in the file; a schema's own `fields` attribute is marshmallow's.
+    body_fields = Fields(load_default=None, data_key="fields")
 
 
 class HttpJsonAdapter(Adapter):
     name = "http_json"
+    settings_schema = HttpJsonSettings
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         super().__init__(settings)
-        reader = SettingsReader(self.name, self.settings, allowed=SETTINGS)
-        url = reader.get_url("url")
-        assert url is not None
-        # PUT-style back-ends name the new resource themselves: /work-orders/{request_id}.
-        _check_url_template(reader, "url", url, URL_FIELDS)
-        self.url = url
-        self.method = reader.get_choice("method", ("post", "put", "patch"), default="post").upper()
-        self.fields = FieldPlan(reader) if reader.has("fields") else None
-        self.id_path = reader.get_str("id_path", default="id") or "id"
-        self._read_status(reader)
+        o = self.options
+        self.url: str = o["url"]
+        self.method: str = o["method"].upper()
+        self.fields: FieldPlan | None = o["body_fields"]
+        self.id_path: str = o["id_path"]
         self.http = HttpClient(
-            reader,
+            o,
+            adapter=self.name,
             default_headers={"Accept": "application/json", "Content-Type": "application/json"},
         )
-
-    def _read_status(self, reader: SettingsReader) -> None:
-        status = reader.nested("status", allowed=STATUS_SETTINGS)
-        self.status_url: str | None = None
-        self.feed_url: str | None = None
-        if status is None:
-            return
-        self.status_url = status.get_url("url", required=False)
-        self.feed_url = status.get_url("feed_url", required=False)
-        if (self.status_url is None) == (self.feed_url is None):
-            raise status.error("url", "or 'status.feed_url' must be set, and not both")
-        if self.status_url is not None:
-            _check_url_template(status, "url", self.status_url, ("backend_id",))
-            if "{backend_id}" not in self.status_url:
-                raise status.error("url", "must contain {backend_id}")
+        status = o["status"]
+        self.status: dict[str, Any] = status or {}
+        self.feed_url: str | None = self.status.get("feed_url")
         # Per-id look-ups need the references; a feed is read by time alone.
-        self.needs_references = self.status_url is not None
-        self.since_param = status.get_str("since_param", default="updated_since")
-        self.items_path = status.get_str("items_path", default="items") or "items"
-        self.item_id_path = status.get_str("id_path", default="id") or "id"
-        self.status_path = status.get_str("status_path", default="status") or "status"
-        self.notes_path = status.get_str("notes_path")
-        self.updated_path = status.get_str("updated_path")
-        self.value_map = StatusMap(status)
-        self.detailed_status = status.get_bool("detailed_status", True)
+        self.needs_references = "url" in self.status
+        self.reader: StatusReader | None = (
+            StatusReader(self.name, self.http, status, self._said_by) if status else None
+        )
 
     # --- submission ---------------------------------------------------------------------
 
@@ -200,72 +187,46 @@ class HttpJsonAdapter(Adapter):
     # --- status -------------------------------------------------------------------------
 
     def fetch_updates(self, since: datetime, references: Sequence[Reference] = ()) -> list[Update]:
-        if self.status_url is not None:
-            return self._fetch_each(since, references)
-        if self.feed_url is not None:
-            return self._fetch_feed(since)
-        return []
+        if self.reader is None:
+            return []
+        if self.feed_url is None:
+            return self.reader.fetch_each(since, references)
+        return self._fetch_feed(self.reader, since)
 
-    def _fetch_each(self, since: datetime, references: Sequence[Reference]) -> list[Update]:
-        assert self.status_url is not None
-        updates: list[Update] = []
-        for backend_id in dict.fromkeys(r.backend_id for r in references if r.backend_id):
-            url = self.status_url.format(backend_id=quote(backend_id, safe=""))
-            response = self.http.request("GET", url, what="status", check_status=False)
-            if response.status_code in (404, 410):
-                # One work order deleted in the back-end must not stop the others' sync.
-                log.warning(
-                    "http_json: work order %s is gone (HTTP %s)", backend_id, response.status_code
-                )
-                continue
-            raise_for_status(response, "status")
-            update = self._update_from(json_answer(response, "status"), backend_id)
-            if update is not None and update.updated_datetime >= since:
-                updates.append(update)
-        return updates
+    def _said_by(self, response: requests.Response) -> Said:
+        raise_for_status(response, "status")
+        return self._said(json_answer(response, "status"))
 
-    def _fetch_feed(self, since: datetime) -> list[Update]:
+    def _said(self, item: Any) -> Said:
+        s = self.status
+        return Said(
+            status=scalar_text(get_path(item, s["status_path"])),
+            updated=get_path(item, s["updated_path"]) if s["updated_path"] else None,
+            notes=scalar_text(get_path(item, s["notes_path"])) if s["notes_path"] else None,
+        )
+
+    def _fetch_feed(self, reader: StatusReader, since: datetime) -> list[Update]:
         assert self.feed_url is not None
-        params = {self.since_param: format_w3c(since)} if self.since_param else {}
+        since_param, items_path = self.status["since_param"], self.status["items_path"]
+        params = {since_param: format_w3c(since)} if since_param else {}
         response = self.http.request("GET", self.feed_url, what="status", params=params)
         answer = json_answer(response, "status")
-        items = get_path(answer, self.items_path)
+        items = get_path(answer, items_path)
         if items is MISSING and isinstance(answer, list):
             items = answer
         if not isinstance(items, list):
-            raise TemporaryFailure(f"status: the feed has no list at {self.items_path!r}")
+            raise TemporaryFailure(f"status: the feed has no list at {items_path!r}")
         updates: list[Update] = []
         for item in items:
-            backend_id = scalar_text(get_path(item, self.item_id_path))
+            backend_id = scalar_text(get_path(item, self.status["id_path"]))
             if backend_id is None:
-                log.warning("http_json: skipping a feed item without %r", self.item_id_path)
+                log.warning("http_json: skipping a feed item without %r", self.status["id_path"])
                 continue
-            update = self._update_from(item, backend_id)
+            update = reader.update(backend_id, self._said(item))
             # The server filters by `since` already; this guards against one that ignores it.
             if update is not None and update.updated_datetime >= since:
                 updates.append(update)
         return updates
-
-    def _update_from(self, item: Any, backend_id: str) -> Update | None:
-        raw = scalar_text(get_path(item, self.status_path))
-        if raw is None:
-            log.warning("http_json: %s has no status at %r", backend_id, self.status_path)
-            return None
-        status, known = self.value_map.map(raw)
-        if not known:
-            log.warning("http_json: unknown status %r for %s, kept as open", raw, backend_id)
-        updated = None
-        if self.updated_path:
-            updated = parse_datetime(get_path(item, self.updated_path))
-        notes = scalar_text(get_path(item, self.notes_path)) if self.notes_path else None
-        return Update(
-            backend_id=backend_id,
-            status=status,
-            # Without a change time, the time we looked is the best we know.
-            updated_datetime=updated or datetime.now(UTC),
-            detailed_status=raw if self.detailed_status or not known else None,
-            status_notes=notes,
-        )
 
     def close(self) -> None:
         self.http.close()

@@ -9,20 +9,17 @@ report is accepted at once under its own request id and is open.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from adapters.base import Adapter, Receipt, Ticket
-from adapters.config import SettingsReader
+from adapters.settings import SettingsSchema
+
+
+class InboxSettings(SettingsSchema):
+    """None: refusing stray ones catches an agency pointed here by mistake."""
 
 
 class InboxAdapter(Adapter):
     name = "inbox"
-
-    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
-        super().__init__(settings)
-        # It takes no settings; refusing stray ones catches an agency pointed here by mistake.
-        SettingsReader(self.name, self.settings, allowed=())
+    settings_schema = InboxSettings
 
     def submit(self, ticket: Ticket) -> Receipt:
         return Receipt(backend_id=ticket.request_id, status="open")

@@ -23,12 +23,13 @@ from email.utils import format_datetime, parseaddr
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
+from marshmallow import Schema, fields
 from requests.auth import HTTPBasicAuth
 
 from adapters.base import PermanentFailure
-from adapters.config import SettingsReader
-from adapters.http import HttpClient
-from adapters.smtp import SMTP_SETTINGS, SmtpSender, mail_address
+from adapters.http import HttpClient, HttpSettingsSchema
+from adapters.settings import HttpUrl, SettingsSchema, Text, load_settings
+from adapters.smtp import MailAddress, SmtpSender, SmtpSettingsSchema
 
 __all__ = [
     "CHANNELS",
@@ -59,13 +60,21 @@ class Notice:
 
 
 class Notifier:
-    """Base class: a channel's sender, built from its settings (validated in __init__)."""
+    """Base class: a channel's sender, built from its settings, which `settings_schema`
+    loads into `options` (as for adapters: adapters/settings.py)."""
 
     name: ClassVar[str] = ""
     channel: ClassVar[str] = ""
+    settings_schema: ClassVar[type[Schema] | None] = None
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+        """Raises SettingsError (a ValueError) naming each wrong key."""
         self.settings: Mapping[str, Any] = dict(settings or {})
+        self.options: dict[str, Any] = (
+            load_settings(f"notifications.{self.channel}", self.settings_schema, settings)
+            if self.settings_schema is not None
+            else dict(self.settings)
+        )
 
     def send(self, notice: Notice) -> str | None:
         """Send it; answers the provider's id for the message, if it gives one."""
@@ -75,18 +84,22 @@ class Notifier:
         """Release connections; called when the worker stops."""
 
 
+class EmailNotifierSettings(SmtpSettingsSchema):
+    sender = MailAddress(required=True, data_key="from")
+    notifier = Text()
+
+
 class EmailNotifier(Notifier):
     """Plain-text mail with the RFC 8058 one-click unsubscribe headers."""
 
     name = "smtp"
     channel = "email"
-    SETTINGS = (*SMTP_SETTINGS, "from", "notifier")
+    settings_schema = EmailNotifierSettings
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         super().__init__(settings)
-        reader = SettingsReader("notifications.email", self.settings, allowed=self.SETTINGS)
-        self.smtp = SmtpSender.from_settings(reader)
-        self.sender = mail_address(reader, "from", reader.require_str("from"))
+        self.smtp = SmtpSender.from_settings(self.options)
+        self.sender: str = self.options["sender"]
         self.envelope_sender = parseaddr(self.sender)[1]
         self.domain = self.envelope_sender.rpartition("@")[2].strip() or FALLBACK_DOMAIN
 
@@ -121,41 +134,44 @@ class EmailNotifier(Notifier):
         return str(message["Message-ID"])
 
 
+class _SmsFieldsSchema(SettingsSchema):
+    to = Text(load_default="To")
+    sender = Text(load_default="From", data_key="from")
+    body = Text(load_default="Body")
+
+
+class HttpSmsSettings(HttpSettingsSchema):
+    url = HttpUrl(required=True)
+    account_sid = Text(required=True)
+    auth_token = Text(required=True)
+    sender = Text(required=True, data_key="from")
+    names = fields.Nested(_SmsFieldsSchema, data_key="fields", load_default=dict)
+    notifier = Text()
+
+    class Meta:
+        # The account id and token are the credentials (HTTP basic).
+        exclude = ("auth",)
+
+
 class HttpSmsNotifier(Notifier):
     """A form POST per message: To, From, Body (names configurable under `fields`), basic
     auth with the account id and token, an Idempotency-Key header with the notice's key."""
 
     name = "http_form"
     channel = "sms"
-    SETTINGS = (
-        "url",
-        "account_sid",
-        "auth_token",
-        "from",
-        "fields",
-        "timeout",
-        "headers",
-        "max_answer_bytes",
-        "notifier",
-    )
-    FIELDS = ("to", "from", "body")
+    settings_schema = HttpSmsSettings
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         super().__init__(settings)
-        reader = SettingsReader("notifications.sms", self.settings, allowed=self.SETTINGS)
-        self.url = reader.get_url("url")
-        self.sender = reader.require_str("from").strip()
-        names = reader.nested("fields", allowed=self.FIELDS)
-        self.fields = {
-            key: (names.get_str(key) if names else None) or key.capitalize() for key in self.FIELDS
-        }
-        self.client = HttpClient(reader, auth_key=None)
-        self.client.session.auth = HTTPBasicAuth(
-            reader.require_str("account_sid"), reader.require_str("auth_token")
-        )
+        o = self.options
+        self.url: str = o["url"]
+        self.sender: str = o["sender"].strip()
+        names = o["names"] or _SmsFieldsSchema().load({})
+        self.fields = {"to": names["to"], "from": names["sender"], "body": names["body"]}
+        self.client = HttpClient(o, adapter="notifications.sms")
+        self.client.session.auth = HTTPBasicAuth(o["account_sid"], o["auth_token"])
 
     def send(self, notice: Notice) -> str | None:
-        assert self.url is not None  # required in __init__
         form = {
             self.fields["to"]: notice.to,
             self.fields["from"]: self.sender,

@@ -23,24 +23,34 @@ from adapters.base import (
     UpdateTicket,
 )
 from adapters.common import CONTACT_FIELDS, scalar_text
-from adapters.config import SettingsReader
-from adapters.http import HttpClient, failure_for_response, join_url, json_answer, safe_url
+from adapters.http import (
+    HttpClient,
+    HttpSettingsSchema,
+    failure_for_response,
+    join_url,
+    json_answer,
+    safe_url,
+)
 from adapters.safexml import local_name, parse_xml
+from adapters.settings import Choice, Flag, HttpUrl, Text, TextMap
 from schemas.datetimes import format_w3c, parse_datetime
 
 log = logging.getLogger(__name__)
 
-SETTINGS = (
-    "endpoint",
-    "api_key",
-    "jurisdiction_id",
-    "format",
-    "service_codes",
-    "send_contact",
-    "timeout",
-    "max_answer_bytes",
-    "headers",
-)
+
+class Open311Settings(HttpSettingsSchema):
+    endpoint = HttpUrl(required=True)
+    api_key = Text(load_default=None)
+    jurisdiction_id = Text(load_default=None)
+    format = Choice(("json", "xml"), load_default="json")
+    service_codes = TextMap(load_default=dict)
+    send_contact = Flag(load_default=True)
+
+    class Meta:
+        # GeoReport servers authenticate by api_key, not by a header scheme.
+        exclude = ("auth",)
+
+
 # GeoReport v2 has no limit on the id list, but URLs do; 50 ids stay well under 2 kB.
 ID_CHUNK = 50
 
@@ -49,23 +59,22 @@ Record = dict[str, Any]
 
 class Open311Adapter(Adapter):
     name = "open311"
+    settings_schema = Open311Settings
     needs_references = True
     # mySociety's POST servicerequestupdates, as FixMyStreet sends it to open311-adapter.
     accepts_updates = True
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         super().__init__(settings)
-        reader = SettingsReader(self.name, self.settings, allowed=SETTINGS)
-        endpoint = reader.get_url("endpoint")
-        assert endpoint is not None
-        self.endpoint = endpoint
-        self.api_key = reader.get_str("api_key")
-        self.jurisdiction_id = reader.get_str("jurisdiction_id")
-        self.format = reader.get_choice("format", ("json", "xml"), default="json")
-        self.service_codes = reader.get_str_map("service_codes")
-        self.send_contact = reader.get_bool("send_contact", True)
+        o = self.options
+        self.endpoint: str = o["endpoint"]
+        self.api_key: str | None = o["api_key"]
+        self.jurisdiction_id: str | None = o["jurisdiction_id"]
+        self.format: str = o["format"]
+        self.service_codes: dict[str, str] = o["service_codes"]
+        self.send_contact: bool = o["send_contact"]
         accept = "application/json" if self.format == "json" else "application/xml, text/xml"
-        self.http = HttpClient(reader, auth_key=None, default_headers={"Accept": accept})
+        self.http = HttpClient(o, adapter=self.name, default_headers={"Accept": accept})
 
     # --- submission ---------------------------------------------------------------------
 

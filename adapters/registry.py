@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from marshmallow import ValidationError
+
 from adapters.base import Adapter
 
 ENTRY_POINT_GROUP = "open311.adapters"
@@ -58,3 +60,21 @@ def load_adapter_class(name: str) -> type[Adapter]:
 def create_adapter(name: str, settings: Mapping[str, Any] | None = None) -> Adapter:
     """An adapter instance; ValueError when the name is unknown or the settings are wrong."""
     return load_adapter_class(name)(settings or {})
+
+
+def settings_problems(name: str, settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What is wrong with an agency's `adapter` and `settings`, as marshmallow messages
+    keyed like the agency's own keys ({} when nothing is): the configuration loader reports
+    them by key path with the rest of the file's problems. An adapter without a
+    `settings_schema` checks its settings when it is built."""
+    try:
+        adapter = load_adapter_class(name)
+    except (ImportError, LookupError, TypeError) as exc:
+        return {"adapter": [str(exc)]}
+    if adapter.settings_schema is None:
+        return {}
+    try:
+        adapter.settings_schema().load(settings or {})
+    except ValidationError as exc:
+        return {"settings": exc.messages}
+    return {}

@@ -18,13 +18,63 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any
 
-from adapters.base import DeliveryError, PermanentFailure, TemporaryFailure
-from adapters.config import SettingsReader
-from adapters.deadline import Deadline
-from adapters.http import Timeouts, read_timeout
+from marshmallow import ValidationError, validate, validates_schema
 
-# The settings every SMTP user reads (each adds its own: from, to, subject, …).
-SMTP_SETTINGS = ("host", "port", "starttls", "ssl", "username", "password", "timeout")
+from adapters.base import DeliveryError, PermanentFailure, TemporaryFailure
+from adapters.deadline import Deadline
+from adapters.http import Timeout, Timeouts
+from adapters.settings import Flag, SettingsSchema, Text, TextList, Whole
+
+
+class Port(Whole):
+    """A port number; digits as text too (`port: "${SMTP_PORT}"` arrives as text)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class MailAddress(Text):
+    """One address, a display name allowed (`Roads <roads@city.example>`)."""
+
+    default_error_messages = {"address": "Not a mail address."}  # noqa: RUF012
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "@" not in parseaddr(text)[1] or any(c in text for c in "\r\n"):
+            raise self.make_error("address")
+        return text.strip()
+
+
+class MailAddresses(TextList):
+    """One address or a non-empty list of them."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
+        addresses = super()._deserialize(value, attr, data, **kwargs)
+        if not addresses:
+            raise ValidationError("Must not be empty.")
+        return [MailAddress().deserialize(a) for a in addresses]
+
+
+class SmtpSettingsSchema(SettingsSchema):
+    """The settings every SMTP user takes; each extends it (from, to, subject, …)."""
+
+    host = Text(required=True)
+    port = Port(load_default=None, validate=validate.Range(min=1, max=65535))
+    starttls = Flag(load_default=False)
+    ssl = Flag(load_default=False)
+    username = Text(load_default=None)
+    password = Text(load_default=None)
+    timeout = Timeout()
+
+    @validates_schema
+    def _together(self, data: dict[str, Any], **_: Any) -> None:
+        if data["ssl"] and data["starttls"]:
+            raise ValidationError("Cannot be combined with ssl (pick one).", "starttls")
+        if (data["username"] is None) != (data["password"] is None):
+            missing = "password" if data["username"] else "username"
+            raise ValidationError("Required with the other of username and password.", missing)
 
 
 class _WatchedSMTP(smtplib.SMTP):
@@ -64,34 +114,16 @@ class SmtpSender:
     timeouts: Timeouts = Timeouts(5.0, 20.0, 25.0)
 
     @classmethod
-    def from_settings(cls, reader: SettingsReader) -> SmtpSender:
-        host = reader.require_str("host").strip()
-        use_ssl = reader.get_bool("ssl", False)
-        starttls = reader.get_bool("starttls", False)
-        if use_ssl and starttls:
-            raise reader.error("starttls", "cannot be combined with 'ssl' (pick one)")
-        raw_port = reader.raw("port")
-        if isinstance(raw_port, str) and raw_port.strip().isdigit():
-            # `port: "${SMTP_PORT}"` arrives as text from the environment.
-            reader = SettingsReader(
-                reader.adapter,
-                {**reader.data, "port": int(raw_port)},
-                allowed=list(reader.data),
-                path=reader.path,
-            )
-        port = reader.get_int("port", 465 if use_ssl else 25, minimum=1, maximum=65535)
-        username = reader.get_str("username")
-        password = reader.get_str("password")
-        if (username is None) != (password is None):
-            raise reader.error("password" if username else "username", "is required too")
+    def from_settings(cls, settings: Mapping[str, Any]) -> SmtpSender:
+        """From settings as SmtpSettingsSchema (or a schema extending it) loaded them."""
         return cls(
-            host=host,
-            port=port,
-            use_ssl=use_ssl,
-            starttls=starttls,
-            username=username,
-            password=password,
-            timeouts=read_timeout(reader),
+            host=settings["host"].strip(),
+            port=settings["port"] or (465 if settings["ssl"] else 25),
+            use_ssl=settings["ssl"],
+            starttls=settings["starttls"],
+            username=settings["username"],
+            password=settings["password"],
+            timeouts=settings["timeout"],
         )
 
     def send(
@@ -140,14 +172,6 @@ class SmtpSender:
             if self.username is not None and self.password is not None:
                 client.login(self.username, self.password)
             return client.send_message(message, from_addr=sender, to_addrs=recipients)
-
-
-def mail_address(reader: SettingsReader, key: str, value: str) -> str:
-    """A setting holding one address (display name allowed), checked."""
-    address = parseaddr(value)[1]
-    if "@" not in address or any(c in value for c in "\r\n"):
-        raise reader.error(key, f"is not a mail address: {value!r}")
-    return value.strip()
 
 
 def _reply_failure(code: int, reply: bytes | str, host: str, what: str) -> DeliveryError:

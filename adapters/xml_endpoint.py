@@ -12,13 +12,13 @@ import logging
 import re
 import string
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
 import requests
 from lxml import etree
+from marshmallow import ValidationError, fields, post_load, pre_load, validates_schema
 
 from adapters.base import (
     Adapter,
@@ -30,47 +30,34 @@ from adapters.base import (
     Ticket,
     Update,
 )
-from adapters.common import (
-    CONTACT_FIELDS,
-    TICKET_FIELDS,
-    StatusMap,
-    ticket_text_fields,
-)
-from adapters.config import SettingsReader
-from adapters.http import HttpClient, failure_for_response
+from adapters.common import TEXT_FIELDS, ticket_text_fields
+from adapters.http import Headers, HttpClient, HttpSettingsSchema, failure_for_response
 from adapters.safexml import compile_xpath, parse_xml, xpath_text
-from schemas.datetimes import parse_datetime
+from adapters.settings import Choice, DollarTemplate, HttpUrl, Text, TextList, TextMap
+from adapters.status import Said, StatusReader, StatusSettingsSchema
 from schemas.xmltext import xml_safe
 
 log = logging.getLogger(__name__)
 
-SETTINGS = (
-    "url",
-    "method",
-    "headers",
-    "auth",
-    "timeout",
-    "max_answer_bytes",
-    "template",
-    "id_xpath",
-    "namespaces",
-    "fault_xpath",
-    "retryable_faults",
-    "status_url",
-    "status_template",
-    "status_headers",
-    "status_xpath",
-    "updated_xpath",
-    "notes_xpath",
-    "value_map",
-    "detailed_status",
-)
 # Escape quotes too, so a placeholder is safe inside an attribute value as well.
 _ENTITIES = {'"': "&quot;", "'": "&apos;"}
 # Answers whose status says "infrastructure trouble" stay temporary even when the body
 # carries a fault: a proxy's 503 page is not the back-end refusing the report.
 _INFRASTRUCTURE_STATUSES = frozenset({408, 429, 502, 503, 504})
 ATTRIBUTE_PREFIX = "attribute_"
+# Every $name a submission template may use (besides $attribute_CODE).
+TEMPLATE_FIELDS = (*TEXT_FIELDS, "attributes_xml")
+# Before the status: block, these were flat keys; each is refused naming its new place.
+MOVED_TO_STATUS = {
+    "status_url": "url",
+    "status_template": "template",
+    "status_headers": "headers",
+    "status_xpath": "status_xpath",
+    "updated_xpath": "updated_xpath",
+    "notes_xpath": "notes_xpath",
+    "value_map": "value_map",
+    "detailed_status": "detailed_status",
+}
 
 
 def xml_text(value: str) -> str:
@@ -82,60 +69,118 @@ def xml_attr(value: str) -> str:
     return quoteattr(xml_safe(value))
 
 
+class XmlStatusSchema(StatusSettingsSchema):
+    """`status:` for xml: `url` (with `{backend_id}` unless `template` is given), a SOAP
+    `template` to POST, extra `headers`, and XPaths into the answer."""
+
+    template = DollarTemplate(("backend_id",))
+    headers = Headers(load_default=dict)
+    status_xpath = Text(required=True)
+    updated_xpath = Text()
+    notes_xpath = Text()
+
+    @validates_schema
+    def _url(self, data: dict[str, Any], **_: Any) -> None:
+        if "url" not in data:
+            raise ValidationError("Missing data for required field.", "url")
+        if "template" not in data and "{backend_id}" not in data["url"]:
+            raise ValidationError("Must contain {backend_id} when there is no template.", "url")
+
+
+class XmlSettings(HttpSettingsSchema):
+    url = HttpUrl(required=True)
+    method = Choice(("post", "put"), load_default="post")
+    template = DollarTemplate(TEMPLATE_FIELDS, prefix=ATTRIBUTE_PREFIX, required=True)
+    namespaces = TextMap(load_default=dict)
+    id_xpath = Text(required=True)
+    fault_xpath = Text()
+    retryable_faults = TextList(load_default=list)
+    status = fields.Nested(XmlStatusSchema, load_default=None)
+
+    @pre_load
+    def _moved_keys(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, Mapping):
+            moved = {
+                old: [f"Moved: write status.{new} (the status: block)."]
+                for old, new in MOVED_TO_STATUS.items()
+                if old in data
+            }
+            if moved:
+                raise ValidationError(moved)
+        return data
+
+    @post_load
+    def _compiled(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """XPaths compiled with the namespaces (a bad one or an unknown prefix fails here,
+        not on the first answer) and fault patterns compiled."""
+        errors: dict[str, Any] = {}
+
+        def compiled(block: dict[str, Any], key: str, where: dict[str, Any]) -> None:
+            if block.get(key) is None:
+                return
+            try:
+                block[key] = compile_xpath(block[key], data["namespaces"])
+            except ValueError as exc:
+                where[key] = [f"Not a usable XPath: {exc}."]
+
+        for key in ("id_xpath", "fault_xpath"):
+            compiled(data, key, errors)
+        if data["status"] is not None:
+            status_errors: dict[str, Any] = {}
+            for key in ("status_xpath", "updated_xpath", "notes_xpath"):
+                compiled(data["status"], key, status_errors)
+            if status_errors:
+                errors["status"] = status_errors
+        patterns = []
+        for index, pattern in enumerate(data["retryable_faults"]):
+            try:
+                patterns.append(re.compile(pattern, re.IGNORECASE))
+            except re.error as exc:
+                errors.setdefault("retryable_faults", {})[index] = [f"Not a pattern: {exc}."]
+        data["retryable_faults"] = patterns
+        if errors:
+            raise ValidationError(errors)
+        return data
+
+
 class XmlAdapter(Adapter):
     name = "xml"
+    settings_schema = XmlSettings
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         super().__init__(settings)
-        reader = SettingsReader(self.name, self.settings, allowed=SETTINGS)
-        url = reader.get_url("url")
-        assert url is not None
-        self.url = url
-        self.method = reader.get_choice("method", ("post", "put"), default="post").upper()
-        self.template = _read_template(reader, "template", _ticket_placeholders(), prefix=True)
-        self.namespaces = reader.get_str_map("namespaces")
-        self.id_xpath = _read_xpath(reader, "id_xpath", self.namespaces, required=True)
-        self.fault_xpath = _read_xpath(reader, "fault_xpath", self.namespaces)
-        self.retryable_faults = _read_patterns(reader, "retryable_faults")
-        self._read_status(reader)
+        o = self.options
+        self.url: str = o["url"]
+        self.method: str = o["method"].upper()
+        self.template: string.Template = o["template"]
+        self.id_xpath: etree.XPath = o["id_xpath"]
+        self.fault_xpath: etree.XPath | None = o.get("fault_xpath")
+        self.retryable_faults: list[re.Pattern[str]] = o["retryable_faults"]
         self.http = HttpClient(
-            reader,
+            o,
+            adapter=self.name,
             default_headers={
                 "Content-Type": "text/xml; charset=utf-8",
                 "Accept": "text/xml, application/xml, application/soap+xml",
             },
         )
-
-    def _read_status(self, reader: SettingsReader) -> None:
-        self.status_url = reader.get_url("status_url", required=False)
-        status_keys = ("status_template", "status_headers", "status_xpath", "updated_xpath")
-        if self.status_url is None:
-            stray = [k for k in (*status_keys, "notes_xpath", "value_map") if reader.has(k)]
-            if stray:
-                raise reader.error(stray[0], "needs 'status_url' to be set")
-            return
-        self.needs_references = True
-        try:
-            names = [n for _, n, _, _ in string.Formatter().parse(self.status_url) if n]
-        except ValueError as exc:
-            raise reader.error("status_url", f"is not a valid URL template: {exc}") from None
-        if set(names) - {"backend_id"}:
-            raise reader.error("status_url", "may only use the placeholder {backend_id}")
-        self.status_template = (
-            _read_template(reader, "status_template", {"backend_id"}, prefix=False)
-            if reader.has("status_template")
+        status = o["status"]
+        self.status: dict[str, Any] = status or {}
+        self.needs_references = status is not None
+        self.status_template: string.Template | None = self.status.get("template")
+        self.reader = (
+            StatusReader(
+                self.name,
+                self.http,
+                status,
+                self._said_by,
+                headers=status["headers"],
+                # With a template the look-up is a POST of it (SOAP), without one a GET.
+                body=self._status_body if self.status_template is not None else None,
+            )
+            if status is not None
             else None
         )
-        if self.status_template is None and "{backend_id}" not in self.status_url:
-            raise reader.error("status_url", "must contain {backend_id} when there is no template")
-        self.status_headers = reader.get_str_map("status_headers")
-        status_xpath = _read_xpath(reader, "status_xpath", self.namespaces, required=True)
-        assert status_xpath is not None
-        self.status_xpath = status_xpath
-        self.updated_xpath = _read_xpath(reader, "updated_xpath", self.namespaces)
-        self.notes_xpath = _read_xpath(reader, "notes_xpath", self.namespaces)
-        self.value_map = StatusMap(reader)
-        self.detailed_status = reader.get_bool("detailed_status", True)
 
     # --- submission ---------------------------------------------------------------------
 
@@ -150,7 +195,6 @@ class XmlAdapter(Adapter):
             check_status=False,
         )
         root = self._answer(response, "submit")
-        assert self.id_xpath is not None
         backend_id = xpath_text(self.id_xpath, root, "submit")
         if backend_id is None:
             raise TemporaryFailure(f"submit: no id at {self.id_xpath.path!r} in the answer")
@@ -174,53 +218,23 @@ class XmlAdapter(Adapter):
     # --- status -------------------------------------------------------------------------
 
     def fetch_updates(self, since: datetime, references: Sequence[Reference] = ()) -> list[Update]:
-        if self.status_url is None:
+        if self.reader is None:
             return []
-        updates: list[Update] = []
-        for backend_id in dict.fromkeys(r.backend_id for r in references if r.backend_id):
-            update = self._fetch_one(backend_id)
-            if update is not None and update.updated_datetime >= since:
-                updates.append(update)
-        return updates
+        return self.reader.fetch_each(since, references)
 
-    def _fetch_one(self, backend_id: str) -> Update | None:
-        assert self.status_url is not None
-        url = self.status_url.format(backend_id=quote(backend_id, safe=""))
-        if self.status_template is not None:
-            body = self.status_template.substitute(backend_id=xml_text(backend_id))
-            response = self.http.request(
-                "POST",
-                url,
-                what="status",
-                headers=self.status_headers,
-                data=body.encode("utf-8"),
-                check_status=False,
-            )
-        else:
-            response = self.http.request(
-                "GET", url, what="status", headers=self.status_headers, check_status=False
-            )
-        if response.status_code in (404, 410):
-            log.warning("xml: work order %s is gone (HTTP %s)", backend_id, response.status_code)
-            return None
+    def _status_body(self, backend_id: str) -> bytes:
+        assert self.status_template is not None, "only used with a status template"
+        return self.status_template.substitute(backend_id=xml_text(backend_id)).encode("utf-8")
+
+    def _said_by(self, response: requests.Response) -> Said:
         root = self._answer(response, "status")
-        raw = xpath_text(self.status_xpath, root, "status")
-        if raw is None:
-            log.warning("xml: no status for %s at %r", backend_id, self.status_xpath.path)
-            return None
-        status, known = self.value_map.map(raw)
-        if not known:
-            log.warning("xml: unknown status %r for %s, kept as open", raw, backend_id)
-        updated = None
-        if self.updated_xpath is not None:
-            updated = parse_datetime(xpath_text(self.updated_xpath, root, "status"))
-        notes = xpath_text(self.notes_xpath, root, "status") if self.notes_xpath else None
-        return Update(
-            backend_id=backend_id,
-            status=status,
-            updated_datetime=updated or datetime.now(UTC),
-            detailed_status=raw if self.detailed_status or not known else None,
-            status_notes=notes,
+        s = self.status
+
+        def text(key: str) -> str | None:
+            return xpath_text(s[key], root, "status") if s.get(key) is not None else None
+
+        return Said(
+            status=text("status_xpath"), updated=text("updated_xpath"), notes=text("notes_xpath")
         )
 
     # --- answers ------------------------------------------------------------------------
@@ -270,52 +284,3 @@ def _selects_something(result: Any) -> bool:
     if isinstance(result, float):
         return result == result and result != 0  # NaN or count() = 0 select nothing
     return bool(result)
-
-
-def _ticket_placeholders() -> set[str]:
-    """Every $name a submission template may use (besides $attribute_CODE)."""
-    names = set(TICKET_FIELDS) - {"contact", "attributes"}
-    names.update(CONTACT_FIELDS)
-    names.update({"media_url", "media_urls", "attributes_xml"})
-    return names
-
-
-def _read_template(
-    reader: SettingsReader, key: str, known: set[str], *, prefix: bool
-) -> string.Template:
-    text = reader.require_str(key)
-    template = string.Template(text)
-    if not template.is_valid():
-        raise reader.error(key, "has a stray '$' (write $$ for a literal dollar sign)")
-    unknown = sorted(
-        n
-        for n in template.get_identifiers()
-        if n not in known and not (prefix and n.startswith(ATTRIBUTE_PREFIX))
-    )
-    if unknown:
-        raise reader.error(
-            key, f"uses unknown placeholder(s) {', '.join('$' + n for n in unknown)}"
-        )
-    return template
-
-
-def _read_xpath(
-    reader: SettingsReader, key: str, namespaces: Mapping[str, str], *, required: bool = False
-) -> etree.XPath | None:
-    expression = reader.get_str(key, required=required)
-    if expression is None:
-        return None
-    try:
-        return compile_xpath(expression, namespaces)
-    except ValueError as exc:
-        raise reader.error(key, f"is not a usable XPath: {exc}") from None
-
-
-def _read_patterns(reader: SettingsReader, key: str) -> list[re.Pattern[str]]:
-    patterns = []
-    for index, pattern in enumerate(reader.get_str_list(key)):
-        try:
-            patterns.append(re.compile(pattern, re.IGNORECASE))
-        except re.error as exc:
-            raise reader.error(f"{key}[{index}]", f"is not a valid pattern: {exc}") from None
-    return patterns

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from marshmallow import ValidationError
 
+from adapters.registry import settings_problems
 from schemas.config import ConfigSchema
 from schemas.errors import key_path_lines
 
@@ -182,12 +183,43 @@ def load_catalog(path: str | os.PathLike[str]) -> Catalog:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the configuration must be a mapping at the top level.")
     raw = _expand_env(source, raw, "")
+    problems: dict[str, Any] = {}
     try:
         data = ConfigSchema().load(raw)
     except ValidationError as exc:
-        lines = "\n".join(f"  {line}" for line in key_path_lines(exc.messages))
-        raise ConfigError(f"{source}: the configuration is not valid:\n{lines}") from exc
+        problems = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+    _merge(problems, _adapter_problems(raw.get("agencies")))
+    if problems:
+        lines = "\n".join(f"  {line}" for line in key_path_lines(problems))
+        raise ConfigError(f"{source}: the configuration is not valid:\n{lines}")
     return _build(source, data)
+
+
+def _adapter_problems(agencies: Any) -> dict[str, Any]:
+    """Each agency's adapter name and settings checked by the adapter's own schema, keyed
+    like the file (`agencies[0].settings.timeout.read`); shapes the ConfigSchema refuses
+    already (a settings list, no adapter name) are left to its messages."""
+    found: dict[int, Any] = {}
+    for index, agency in enumerate(agencies if isinstance(agencies, list) else []):
+        if not isinstance(agency, dict) or not isinstance(agency.get("adapter"), str):
+            continue
+        settings = agency.get("settings")
+        if settings is not None and not isinstance(settings, dict):
+            continue
+        problems = settings_problems(agency["adapter"], settings)
+        if problems:
+            found[index] = problems
+    return {"agencies": found} if found else {}
+
+
+def _merge(into: dict[Any, Any], more: dict[Any, Any]) -> None:
+    for key, value in more.items():
+        if isinstance(into.get(key), dict) and isinstance(value, dict):
+            _merge(into[key], value)
+        elif isinstance(into.get(key), list) and isinstance(value, list):
+            into[key] = into[key] + value
+        else:
+            into[key] = value
 
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -13,7 +13,10 @@ from .models import AppUpdate, Delivery, ServiceRequest
 
 
 def build_adapters(catalog: Catalog) -> dict[str, Adapter]:
-    """One adapter per agency; a bad adapter name or setting stops the gateway at start-up."""
+    """One adapter per agency; a bad adapter name or setting stops the gateway at start-up.
+
+    load_catalog has checked every settings_schema already; what is left to fail here is
+    an adapter that checks its own settings, or one whose constructor finds more."""
     built: dict[str, Adapter] = {}
     for index, agency in enumerate(catalog.agencies.values()):
         try:
@@ -22,8 +25,8 @@ def build_adapters(catalog: Catalog) -> dict[str, Adapter]:
             for adapter in built.values():
                 adapter.close()
             raise ConfigError(
-                f"{catalog.source}: agencies[{index}] ({agency.id}): "
-                f"adapter {agency.adapter!r}: {exc}"
+                f"{catalog.source}: the configuration is not valid:\n"
+                f"  agencies[{index}].settings: adapter {agency.adapter!r}: {exc}"
             ) from exc
     return built
 

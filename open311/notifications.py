@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from adapters.base import Receipt
 from adapters.notify import CHANNELS, Notice, Notifier, create_notifier
+from adapters.settings import SettingsError
 
 from .catalog import Catalog, ConfigError, Notifications
 from .db import insert_ignoring_conflicts, utcnow
@@ -266,5 +267,14 @@ def build_notifiers(catalog: Catalog) -> dict[str, Notifier]:
         except (ImportError, LookupError, ValueError, TypeError) as exc:
             for notifier in built.values():
                 notifier.close()
-            raise ConfigError(f"{catalog.source}: notifications.{channel}: {exc}") from exc
+            # A schema's problems by key path, as for the rest of the file.
+            lines = (
+                [f"notifications.{channel}.{line}" for line in exc.lines]
+                if isinstance(exc, SettingsError)
+                else [f"notifications.{channel}: {exc}"]
+            )
+            raise ConfigError(
+                f"{catalog.source}: the configuration is not valid:\n"
+                + "\n".join(f"  {line}" for line in lines)
+            ) from exc
     return built

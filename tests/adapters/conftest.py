@@ -23,6 +23,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from adapters.base import Contact, Ticket
+from adapters.settings import SettingsError
 
 # --- HTTP -------------------------------------------------------------------------------
 
@@ -291,3 +292,8 @@ def smtp_factory() -> Iterator[Callable[..., SmtpServer]]:
 @pytest.fixture
 def smtp_server(smtp_factory: Callable[..., SmtpServer]) -> SmtpServer:
     return smtp_factory()
+
+
+def keys_named(error: SettingsError) -> list[str]:
+    """The key paths a settings error names, one per line (`status.url`, `timeout.read`)."""
+    return [line.split(": ", 1)[0] for line in error.lines]

@@ -11,6 +11,9 @@ import responses
 
 from adapters.base import PermanentFailure, Reference, TemporaryFailure
 from adapters.http_json import HttpJsonAdapter
+from adapters.settings import SettingsError
+
+from .conftest import keys_named
 
 SINCE = datetime(2024, 5, 2, tzinfo=UTC)
 REMOTE = "https://workorders.example.gov/api/work-orders"
@@ -247,8 +250,9 @@ def test_timeout_setting_is_used(backend, make_ticket) -> None:
     ],
 )
 def test_bad_settings_name_the_key(settings, key) -> None:
-    with pytest.raises(ValueError, match=f"'{key}'"):
+    with pytest.raises(SettingsError) as info:
         HttpJsonAdapter(settings)
+    assert key in keys_named(info.value), info.value.lines
 
 
 # --- status -----------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def test_unknown_name_lists_the_known_ones() -> None:
 def test_create_adapter_builds_and_validates() -> None:
     adapter = create_adapter("inbox", {})
     assert isinstance(adapter, InboxAdapter)
-    with pytest.raises(ValueError, match="'url'"):
+    with pytest.raises(ValueError, match="url: Missing data for required field."):
         create_adapter("http_json", {})
 
 

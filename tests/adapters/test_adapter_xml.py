@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 import time
 from datetime import UTC, datetime
 
@@ -10,7 +9,10 @@ import responses
 from lxml import etree
 
 from adapters.base import PermanentFailure, Reference, TemporaryFailure
+from adapters.settings import SettingsError
 from adapters.xml_endpoint import XmlAdapter
+
+from .conftest import keys_named
 
 SINCE = datetime(2024, 5, 2, tzinfo=UTC)
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -251,17 +253,19 @@ def test_status_by_soap_call(backend) -> None:
     adapter = XmlAdapter(
         settings_for(
             backend.url("/soap"),
-            status_url=backend.url("/soap/status"),
-            status_template=(
-                f'<soap:Envelope xmlns:soap="{SOAP}"><soap:Body>'
-                f'<GetStatus xmlns="{WO}"><WorkOrderId>$backend_id</WorkOrderId></GetStatus>'
-                "</soap:Body></soap:Envelope>"
-            ),
-            status_headers={"SOAPAction": '"urn:example:workorders/GetStatus"'},
-            status_xpath="//wo:Status",
-            updated_xpath="//wo:Modified/text()",
-            notes_xpath="//wo:Remarks",
-            value_map={"COMPLETE": "closed", "ASSIGNED": "open", "CANCELLED": "closed"},
+            status={
+                "url": backend.url("/soap/status"),
+                "template": (
+                    f'<soap:Envelope xmlns:soap="{SOAP}"><soap:Body>'
+                    f'<GetStatus xmlns="{WO}"><WorkOrderId>$backend_id</WorkOrderId></GetStatus>'
+                    "</soap:Body></soap:Envelope>"
+                ),
+                "headers": {"SOAPAction": '"urn:example:workorders/GetStatus"'},
+                "status_xpath": "//wo:Status",
+                "updated_xpath": "//wo:Modified/text()",
+                "notes_xpath": "//wo:Remarks",
+                "value_map": {"COMPLETE": "closed", "ASSIGNED": "open", "CANCELLED": "closed"},
+            },
         )
     )
     assert adapter.needs_references is True
@@ -288,9 +292,11 @@ def test_status_by_get(backend) -> None:
             "url": backend.url("/soap"),
             "template": "<o>$request_id</o>",
             "id_xpath": "//id",
-            "status_url": backend.url("/orders/{backend_id}"),
-            "status_xpath": "/order/state",
-            "detailed_status": False,
+            "status": {
+                "url": backend.url("/orders/{backend_id}"),
+                "status_xpath": "/order/state",
+                "detailed_status": False,
+            },
         }
     )
     (update,) = adapter.fetch_updates(
@@ -308,8 +314,7 @@ def test_status_fault_and_outage(backend) -> None:
     adapter = XmlAdapter(
         settings_for(
             backend.url("/soap"),
-            status_url=backend.url("/orders/{backend_id}"),
-            status_xpath="//wo:Status",
+            status={"url": backend.url("/orders/{backend_id}"), "status_xpath": "//wo:Status"},
         )
     )
     with pytest.raises(PermanentFailure, match="no such order"):
@@ -339,21 +344,31 @@ def test_without_status_url_there_are_no_updates(backend) -> None:
         ({"id_xpath": "//nope:Id"}, "id_xpath"),
         ({"fault_xpath": "//soap:Fault[", "id_xpath": "//x"}, "fault_xpath"),
         ({"retryable_faults": ["(unclosed"]}, "retryable_faults[0]"),
-        ({"status_xpath": "//s"}, "status_xpath"),
-        ({"status_url": "https://x.org/s"}, "status_url"),
-        ({"status_url": "https://x.org/{id}", "status_xpath": "//s"}, "status_url"),
+        ({"status": {"status_xpath": "//s"}}, "status.url"),
+        ({"status": {"url": "https://x.org/{backend_id}"}}, "status.status_xpath"),
+        ({"status": {"url": "https://x.org/s", "status_xpath": "//s"}}, "status.url"),
+        ({"status": {"url": "https://x.org/{id}", "status_xpath": "//s"}}, "status.url"),
         (
             {
-                "status_url": "https://x.org/s",
-                "status_template": "<a>$request_id</a>",
-                "status_xpath": "//s",
+                "status": {
+                    "url": "https://x.org/s",
+                    "template": "<a>$request_id</a>",
+                    "status_xpath": "//s",
+                }
             },
-            "status_template",
+            "status.template",
         ),
         (
-            {"status_url": "https://x.org/{backend_id}", "status_xpath": "//s", "value_map": []},
-            "value_map",
+            {"status": {"url": "https://x.org/{backend_id}", "status_xpath": "//s["}},
+            "status.status_xpath",
         ),
+        (
+            {"status": {"url": "https://x.org/{b}", "status_xpath": "//s", "value_map": []}},
+            "status.value_map",
+        ),
+        # The flat keys of before the status: block are refused, naming the new place.
+        ({"status_url": "https://x.org/{backend_id}"}, "status_url"),
+        ({"value_map": {"DONE": "closed"}}, "value_map"),
         ({"url": "soap://x"}, "url"),
         ({"soap_action": "x"}, "soap_action"),
     ],
@@ -361,5 +376,14 @@ def test_without_status_url_there_are_no_updates(backend) -> None:
 def test_bad_settings_name_the_key(extra, key) -> None:
     settings = {**settings_for(REMOTE), **extra}
     settings = {k: v for k, v in settings.items() if v is not None}
-    with pytest.raises(ValueError, match=re.escape(f"'{key}'")):
+    with pytest.raises(SettingsError) as info:
         XmlAdapter(settings)
+    assert key in keys_named(info.value)
+
+
+def test_a_flat_status_key_names_its_place_in_the_block() -> None:
+    with pytest.raises(SettingsError) as info:
+        XmlAdapter({**settings_for(REMOTE), "status_xpath": "//s"})
+    assert info.value.lines == [
+        "status_xpath: Moved: write status.status_xpath (the status: block)."
+    ]

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from adapters.base import PermanentFailure, TemporaryFailure
-from adapters.config import SettingsReader
 from adapters.http import HttpClient
 
 MB = 1024 * 1024
@@ -76,8 +75,7 @@ def raw() -> Iterator[Callable[[Callable[[socket.socket, bytes], None]], RawServ
 
 
 def client(**settings) -> HttpClient:
-    allowed = ("timeout", "max_answer_bytes", "headers", "auth")
-    return HttpClient(SettingsReader("test", settings, allowed=allowed))
+    return HttpClient.from_settings(settings, adapter="test")
 
 
 def endless(conn: socket.socket, head: bytes) -> None:
