@@ -8,16 +8,18 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from .catalog import ConfigError
 from .db import Database, DatabaseURLError, database_url, display_url, without_password
 from .logs import LOG_FORMATS, configure_logging
+
+T = TypeVar("T")
 
 
 class Context:
@@ -43,6 +45,27 @@ class Context:
             yield database
         finally:
             database.dispose()
+
+    def write(
+        self,
+        action: Callable[..., T],
+        *args: Any,
+        refused: type[Exception] | tuple[type[Exception], ...] = (),
+        **kwargs: Any,
+    ) -> T:
+        """`action(session, …)` in one write transaction; an exception of a `refused`
+        type (the rule said no: a taken name, a weak password) ends the command in its
+        message."""
+        try:
+            with self.connected() as database, database.write() as session, session.begin():
+                return action(session, *args, **kwargs)
+        except refused as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    def read(self, action: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`action(session, …)` on a read session."""
+        with self.connected() as database, database.read() as session:
+            return action(session, *args, **kwargs)
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -272,12 +295,7 @@ def keys_create(obj: Context, name: str, role: str, agency: str | None) -> None:
                 f"no agency {agency!r} in {config_path(obj.config)}; "
                 f"its agencies: {', '.join(sorted(agencies))}"
             )
-    try:
-        with obj.connected() as database, database.write() as session, session.begin():
-            key = create_key(session, name, role, agency)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(key)
+    click.echo(obj.write(create_key, name, role, agency, refused=ValueError))
 
 
 @keys.command("list")
@@ -286,9 +304,7 @@ def keys_list(obj: Context) -> None:
     """Name, role, agency, prefix, created and revoked dates."""
     from .keys import list_keys
 
-    with obj.connected() as database, database.read() as session:
-        rows = list_keys(session)
-    for row in rows:
+    for row in obj.read(list_keys):
         revoked = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
         click.echo(
             f"{row.name}\t{row.role}\t{row.agency or '-'}\t{row.prefix}…\t"
@@ -303,9 +319,7 @@ def keys_revoke(obj: Context, name: str) -> None:
     """Revoke a key at once."""
     from .keys import revoke_key
 
-    with obj.connected() as database, database.write() as session, session.begin():
-        done = revoke_key(session, name)
-    if not done:
+    if not obj.write(revoke_key, name):
         raise click.ClickException(f"no active key named {name!r}")
     click.echo(f"revoked {name}", err=True)
 
@@ -339,11 +353,7 @@ def staff_users_create(obj: Context, email: str, agency: str, role: str, prompt:
 
     catalog = load_catalog(config_path(obj.config))
     typed = _password(prompt)
-    try:
-        with obj.connected() as database, database.write() as session, session.begin():
-            password = create_user(session, catalog, email, agency, role, typed)
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from exc
+    password = obj.write(create_user, catalog, email, agency, role, typed, refused=AccountError)
     click.echo(f"created {role} account {email.strip().lower()} for {agency}", err=True)
     if typed is None:
         click.echo(password)
@@ -356,9 +366,7 @@ def staff_users_list(obj: Context, agency: str | None) -> None:
     """E-mail, agency, role, created, last sign-in, state."""
     from .staff_accounts import list_users
 
-    with obj.connected() as database, database.read() as session:
-        rows = list_users(session, agency)
-    for row in rows:
+    for row in obj.read(list_users, agency):
         state = "disabled" if row.disabled_at else "active"
         last = f"{row.last_login_at:%Y-%m-%d}" if row.last_login_at else "never"
         click.echo(
@@ -376,11 +384,7 @@ def staff_users_reset(obj: Context, email: str, prompt: bool) -> None:
     from .staff_accounts import AccountError, set_password
 
     typed = _password(prompt)
-    try:
-        with obj.connected() as database, database.write() as session, session.begin():
-            password = set_password(session, email, typed)
-    except AccountError as exc:
-        raise click.ClickException(str(exc)) from exc
+    password = obj.write(set_password, email, typed, refused=AccountError)
     if typed is None:
         click.echo(password)
 
@@ -392,9 +396,7 @@ def staff_users_disable(obj: Context, email: str) -> None:
     """Disable an account at once (its sessions stop working)."""
     from .staff_accounts import disable_user
 
-    with obj.connected() as database, database.write() as session, session.begin():
-        done = disable_user(session, email)
-    if not done:
+    if not obj.write(disable_user, email):
         raise click.ClickException(f"no active account for {email}")
     click.echo(f"disabled {email}", err=True)
 
@@ -648,8 +650,7 @@ def outbox_status(obj: Context, as_json: bool) -> None:
     catalog, _adapters = _load(obj.config)
     for adapter in _adapters.values():
         adapter.close()
-    with obj.connected() as database, database.read() as session:
-        states = destination_status(session, catalog.agencies, utcnow())
+    states = obj.read(destination_status, catalog.agencies, utcnow())
     if as_json:
         click.echo(json.dumps(DestinationStatusOutSchema(many=True).dump(states), indent=2))
     else:
@@ -667,8 +668,7 @@ def outbox_list(obj: Context, state: str | None, limit: int, as_json: bool) -> N
 
     from .outbox_status import newest_deliveries
 
-    with obj.connected() as database, database.read() as session:
-        rows = DeliveryOutSchema(many=True).dump(newest_deliveries(session, state, limit))
+    rows = DeliveryOutSchema(many=True).dump(obj.read(newest_deliveries, state, limit))
     columns = ["id", "request_id", "destination", "state", "attempts", "backend_id", "last_error"]
     _emit(rows, as_json, columns)
 
@@ -684,8 +684,7 @@ def outbox_retry(obj: Context, delivery_id: int | None, all_dead: bool) -> None:
 
     if (delivery_id is None) == (not all_dead):
         raise click.UsageError("give a delivery ID or --dead (not both)")
-    with obj.connected() as database, database.write() as session, session.begin():
-        count = requeue(session, delivery_id=delivery_id, dead=all_dead, now=utcnow())
+    count = obj.write(requeue, delivery_id=delivery_id, dead=all_dead, now=utcnow())
     if not count:
         raise click.ClickException("nothing to retry")
     click.echo(f"queued {count} deliveries again", err=True)
@@ -707,13 +706,10 @@ def purge_personal_data_command(obj: Context, days: int, dry_run: bool) -> None:
     from .retention import count_personal_data, purge_personal_data
 
     window = timedelta(days=days)
-    with obj.connected() as database:
-        if dry_run:
-            with database.read() as session:
-                count = count_personal_data(session, window)
-        else:
-            with database.write() as session, session.begin():
-                count = purge_personal_data(session, window)
+    if dry_run:
+        count = obj.read(count_personal_data, window)
+    else:
+        count = obj.write(purge_personal_data, window)
     if dry_run:
         click.echo(f"{count} reports closed more than {days} days ago hold personal data (dry run)")
     else:
@@ -731,8 +727,7 @@ def audit(obj: Context, request_id: str | None, limit: int, as_json: bool) -> No
 
     from .audit import entries
 
-    with obj.connected() as database, database.read() as session:
-        rows = AuditOutSchema(many=True).dump(entries(session, request_id, limit))
+    rows = AuditOutSchema(many=True).dump(obj.read(entries, request_id, limit))
     _emit(rows, as_json, ["at", "key_name", "agency", "action", "request_id", "detail"])
 
 
