@@ -5,27 +5,33 @@ accessible)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.notifications import conftest as updates
 
-from .conftest import axe_violations
+from .conftest import axe_violations, screenshot
 
-# The notification tests' loopback SMTP server, SMS gateway, configuration and worker.
-settings, mail_server, sms_gateway, outbox = (
-    updates.settings,
-    updates.mail_server,
-    updates.sms_gateway,
-    updates.outbox,
-)
+# The notification tests' loopback SMTP server, SMS gateway and worker.
+mail_server, sms_gateway, outbox = updates.mail_server, updates.sms_gateway, updates.outbox
+
+
+@pytest.fixture
+def settings(
+    db_url: str, mail_server: Any, sms_gateway: Any, monkeypatch: Any, tmp_path: Path
+) -> dict[str, Any]:
+    """The notification tests' configuration, and the demo's caught-mail page on."""
+    base = updates.settings.__wrapped__(db_url, mail_server, sms_gateway, monkeypatch)
+    return {**base, "DEMO_MAIL_FOLDER": str(tmp_path / "caught")}
+
 
 pytestmark = pytest.mark.browser
 
 
 def test_asking_for_updates_and_stopping_them(
-    phone: Any, live_server: str, outbox: Any, mail_server: Any
+    app: Any, phone: Any, live_server: str, outbox: Any, mail_server: Any
 ) -> None:
     phone.goto(live_server + "/report/testcity.gov/TENANT?lang=es")
     box = phone.get_by_label("Enviarme novedades sobre este informe", exact=False)
@@ -44,7 +50,17 @@ def test_asking_for_updates_and_stopping_them(
     assert mail.message["Subject"] == f"Novedades sobre su informe {number}"
     link = mail.message["List-Unsubscribe"].strip("<>")
 
-    phone.goto(live_server + link.removeprefix("https://report.testcity.example"))
+    # The demo's page of caught mail, its folder filled as the demo's catcher does.
+    folder = Path(app.config["DEMO_MAIL_FOLDER"])
+    folder.mkdir()
+    (folder / "20261202-140000-0001.eml").write_bytes(mail.content)
+    phone.goto(live_server + "/demo/mail?lang=en")
+    assert f"Novedades sobre su informe {number}" in phone.locator("main").inner_text()
+    assert phone.locator(f'a[href="{link}"]').count() == 1
+    assert not axe_violations(phone)
+    screenshot(phone, "demo-mail")
+
+    phone.goto(live_server + link.removeprefix("https://report.testcity.example") + "?lang=es")
     assert number in phone.locator("main").inner_text()
     assert not axe_violations(phone)
     phone.get_by_role("button", name="Dejar de recibir novedades").click()
