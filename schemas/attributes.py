@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from marshmallow import EXCLUDE, Schema, fields, validate
 from marshmallow.types import ErrorMessages
 
-from .fields import FiniteFloat, Text, W3CDateTime
+from .fields import BoundedList, FiniteFloat, Text, W3CDateTime
 
 
 class AttributeLike(Protocol):
@@ -46,12 +46,14 @@ def _field(attribute: AttributeLike) -> fields.Field:
             ),
         )
     if kind == "multivaluelist":
-        return fields.List(
+        # Each allowed key once at most (prepare() drops repeats): no longer list is an answer.
+        return BoundedList(
             fields.String(
                 validate=validate.OneOf(
                     sorted(attribute.keys), error="Not one of the allowed keys: {choices}."
                 )
             ),
+            max_items=len(attribute.keys),
             required=required,
             error_messages=messages,
             validate=validate.Length(min=1),
@@ -76,7 +78,7 @@ def prepare(attributes: Sequence[AttributeLike], raw: dict[str, list[str]]) -> d
         if code not in kinds:
             continue  # unknown attributes are ignored, as mySociety's adapter does
         if kinds[code] == "multivaluelist":
-            shaped[code] = list(values)
+            shaped[code] = list(dict.fromkeys(values))  # a key repeated is one answer
         else:
             shaped[code] = values[0] if len(values) == 1 else values
     return shaped

@@ -79,17 +79,43 @@ class FiniteFloat(fields.Float):
         return number
 
 
+class BoundedList(fields.List):
+    """A list refused whole when it holds more than `max_items` values, before any value is
+    read: a thousand values are never stored, nor answered with a thousand errors."""
+
+    default_error_messages = {"too_many": "At most {max_items} values."}  # noqa: RUF012
+
+    def __init__(self, inner: Any, *, max_items: int, **kwargs: Any) -> None:
+        super().__init__(inner, **kwargs)
+        self.max_items = max_items
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, list | tuple) and len(value) > self.max_items:
+            raise self.make_error("too_many", max_items=self.max_items)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class CommaList(fields.Field):
-    """`a,b, c` -> ["a", "b", "c"]; empty items dropped."""
+    """`a,b, c` -> ["a", "b", "c"]; empty items and repeats dropped; at most `max_items`."""
+
+    default_error_messages = {  # noqa: RUF012
+        "invalid": "Expected a comma-separated list.",
+        "too_many": "At most {max_items} values.",
+    }
+
+    def __init__(self, *, max_items: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_items = max_items
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
         if isinstance(value, list):
             value = ",".join(str(v) for v in value)
         if not isinstance(value, str):
             raise self.make_error("invalid")
-        return [item.strip() for item in value.split(",") if item.strip()]
-
-    default_error_messages = {"invalid": "Expected a comma-separated list."}  # noqa: RUF012
+        items = list(dict.fromkeys(item.strip() for item in value.split(",") if item.strip()))
+        if len(items) > self.max_items:
+            raise self.make_error("too_many", max_items=self.max_items)
+        return items
 
 
 class BoundingBox(fields.Field):

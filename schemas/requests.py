@@ -16,13 +16,28 @@ from marshmallow import (
     validates_schema,
 )
 
-from .fields import BoundingBox, CommaList, FiniteFloat, Text, W3CDateTime, one_line_break
+from .fields import (
+    BoundedList,
+    BoundingBox,
+    CommaList,
+    FiniteFloat,
+    Text,
+    W3CDateTime,
+    one_line_break,
+)
 from .personal import MAX_LENGTH, PERSONAL_FIELDS
 
 # Photos sent as files (multipart/form-data), beside media_url links.
 MEDIA_FIELDS = ("media", "media[]")
 NOTIFY_CHOICES = ("email", "sms", "both", "none")
 MAX_DESCRIPTION = 4000
+# Links per report or update (photos sent as files have their own cap, open311/photos.py),
+# each at most MAX_URL characters: every read of the report carries them, so 30 reports
+# of 1,000 long links made one page of 64 MB.
+MAX_MEDIA_URLS = 10
+MAX_URL = 2000
+# Values one filter may list (service_request_id=a,b,…; service_code=…).
+MAX_FILTER_VALUES = 1000  # a page holds at most 1,000 reports too
 # attribute[CODE], attribute[CODE][], attribute[CODE][0] (node's qs encoding).
 _ATTRIBUTE_KEY = re.compile(r"^attribute\[([^\]]+)\](?:\[\d*\])?$")
 
@@ -43,6 +58,13 @@ class _Lenient(Schema):
         if isinstance(data, Mapping):
             return {k: v for k, v in data.items() if v not in ("", None, [])}
         return data
+
+
+def _media_urls() -> fields.Field:
+    return BoundedList(
+        fields.Url(schemes={"http", "https"}, validate=validate.Length(max=MAX_URL)),
+        max_items=MAX_MEDIA_URLS,
+    )
 
 
 def _personal_input(name: str) -> fields.Field:
@@ -69,9 +91,7 @@ class CreateRequestSchema(_Lenient):
             error=f"The description is limited to {MAX_DESCRIPTION} characters.",
         )
     )
-    media_url = fields.List(
-        fields.Url(schemes={"http", "https"}, validate=validate.Length(max=2000))
-    )
+    media_url = _media_urls()
     # Updates for the reporter (this gateway's extension; docs/api.md): the channels to be
     # told on when the status changes, needing the e-mail or phone sent with the report.
     notify = fields.String(
@@ -114,9 +134,9 @@ SORTS = ("-requested_datetime", "requested_datetime", "-updated_datetime", "upda
 
 class RequestQuerySchema(_Lenient):
     jurisdiction_id = fields.String()
-    service_request_id = CommaList()
-    service_code = CommaList()
-    status = CommaList()
+    service_request_id = CommaList(max_items=MAX_FILTER_VALUES)
+    service_code = CommaList(max_items=MAX_FILTER_VALUES)
+    status = CommaList(max_items=2)
     start_date = W3CDateTime()
     end_date = W3CDateTime()
     updated_after = W3CDateTime()
@@ -222,9 +242,7 @@ class PostUpdateSchema(_Lenient):
             ),
         ]
     )
-    media_url = fields.List(
-        fields.Url(schemes={"http", "https"}, validate=validate.Length(max=2000))
-    )
+    media_url = _media_urls()
 
     @pre_load
     def _lower_status(self, data: Any, **_: Any) -> Any:
