@@ -45,3 +45,17 @@ def test_without_the_secret_reports_go_and_updates_wait(
     assert mail_server.mails == []
     assert [d.state for d in notifications(app)] == ["pending"]
     assert any("OPEN311_SECRET_KEY is not set" in r.getMessage() for r in caplog.records)
+
+
+def test_check_config_refuses_a_bad_channel(tmp_path, monkeypatch) -> None:
+    import yaml
+
+    raw = yaml.safe_load(CONFIG.read_text())
+    raw["notifications"]["sms"]["url"] = "ftp://sms.example"
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    for name in ("TEST_SMTP_PORT", "TEST_SMS_URL", "TEST_SMS_TOKEN"):
+        monkeypatch.setenv(name, "25" if name == "TEST_SMTP_PORT" else "x")
+    result = CliRunner().invoke(main, ["check-config", str(path)])
+    assert result.exit_code == 1
+    assert "notifications.sms.url" in result.output
