@@ -153,6 +153,20 @@ class HttpSmsSettings(HttpSettingsSchema):
         exclude = ("auth",)
 
 
+def phone_number(text: str) -> str:
+    """The number as SMS gateways take it: residents type "+1 (203) 555-0142", gateways
+    want "+12035550142" (E.164 when the resident gave the +country or 00; digits otherwise).
+    A bracketed trunk zero ("+44 (0)20 …") is dropped, as it is never dialled from abroad."""
+    given = text.replace("(0)", "").strip()
+    international = given.startswith(("+", "00"))
+    digits = "".join(c for c in given if c.isdigit())
+    if given.startswith("00"):
+        digits = digits[2:]
+    if not 7 <= len(digits) <= 15:
+        raise PermanentFailure("notify: the reporter's phone is not a phone number")
+    return ("+" if international else "") + digits
+
+
 class HttpSmsNotifier(Notifier):
     """A form POST per message: To, From, Body (names configurable under `fields`), basic
     auth with the account id and token, an Idempotency-Key header with the notice's key."""
@@ -173,7 +187,7 @@ class HttpSmsNotifier(Notifier):
 
     def send(self, notice: Notice) -> str | None:
         form = {
-            self.fields["to"]: notice.to,
+            self.fields["to"]: phone_number(notice.to),
             self.fields["from"]: self.sender,
             self.fields["body"]: notice.text,
         }

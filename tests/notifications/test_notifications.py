@@ -100,7 +100,7 @@ def test_opted_in_reporter_gets_one_message_per_change_per_channel(
 
     text = sms_gateway.texts[-1]
     assert text.auth == ("AC-test-account", SMS_TOKEN)
-    assert (text["To"], text["From"]) == (PHONE, "+15550100")
+    assert (text["To"], text["From"]) == ("+12035550142", "+15550100")  # as gateways take it
     assert f"Report {rid}: Closed." in text["Body"]
     assert f"https://report.testcity.example/track/{rid}" in text["Body"]
     assert "/notifications/stop/" in text["Body"]
@@ -331,3 +331,28 @@ def test_bad_channel_settings_stop_start_up_naming_the_key(
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match=f"notifications.{channel}.*{key}"):
         build_notifiers(load_catalog(path))
+
+
+@pytest.mark.parametrize(
+    ("typed", "sent"),
+    [
+        ("+1 (203) 555-0142", "+12035550142"),
+        ("0044 20 7946 0958", "+442079460958"),
+        ("+44 (0)20 7946 0958", "+442079460958"),
+        ("203.555.0142", "2035550142"),
+    ],
+)
+def test_phone_numbers_go_to_the_gateway_as_it_takes_them(typed, sent) -> None:
+    from adapters.notify import phone_number
+
+    assert phone_number(typed) == sent
+
+
+def test_a_phone_that_is_no_number_is_not_retried(
+    app, client, submit_key, outbox, sms_gateway
+) -> None:
+    report(client, submit_key, phone="call me", notify="sms")
+    outbox.drain()
+    assert sms_gateway.calls == 0
+    [row] = notifications(app)
+    assert row.state == "dead" and "not a phone number" in row.last_error
