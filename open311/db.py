@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, create_engine, event
 from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
@@ -145,10 +145,23 @@ class Database:
         self.write = sessionmaker(
             self.engine.execution_options(writer=True), expire_on_commit=False
         )
+        # Work done in one statement needs no transaction around it on PostgreSQL: in
+        # autocommit the statement is its own transaction, so BEGIN and COMMIT cost no
+        # round trips. SQLite's are in-process, and its driver must keep the isolation
+        # level _sqlite_pragmas set (AUTOCOMMIT would reset it when the connection returns).
+        self._one_statement = (
+            self.engine
+            if self.dialect == "sqlite"
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def one_statement(self) -> Connection:
+        """A connection for work done in a single statement (a key lookup, a new report)."""
+        return self._one_statement.connect()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -171,12 +184,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value is not None else None
 
 
-def insert_ignoring_conflicts(session: Session, model: Any, index_elements: list[str]) -> Any:
+def insert_ignoring_conflicts(
+    session: Session | Connection, model: Any, index_elements: list[str]
+) -> Any:
     """INSERT … ON CONFLICT DO NOTHING for the dialect in use: concurrent workers may
     insert the same row, and the loser must neither fail nor duplicate it."""
     from sqlalchemy.dialects import postgresql, sqlite
 
-    dialect = session.get_bind().dialect.name
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    dialect = bind.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(model).on_conflict_do_nothing(index_elements=index_elements)
 

@@ -4,8 +4,9 @@ Reads outnumber writes by orders of magnitude, so GET requests assembles its pag
 these stored pieces instead of dumping every row through marshmallow again. They are made
 by the whitelist schema (schemas/output.py RequestSchema) and the one renderer
 (open311/render.py), so no other code makes public bytes. The ORM fills them on every
-INSERT and UPDATE of a report (models.py listens); a row written another way (Core,
-an import, a row from before revision 0007) has none, and is rendered at read time.
+INSERT and UPDATE of a report (models.py listens); the Core writers (a POST:
+store.accept; open311 seed) fill them from the row they insert; a row written another
+way (an import, a row from before revision 0007) has none, and is rendered at read time.
 A Core UPDATE of a public column must set both to NULL (`STALE`)."""
 
 from __future__ import annotations

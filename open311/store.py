@@ -3,29 +3,53 @@ one transaction, so nothing accepted can be lost between the two."""
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, and_, or_, select, true, update
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Select,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy import (
+    cast as sql_cast,
+)
 from sqlalchemy.orm import Session, selectinload
 
+from schemas.personal import PERSONAL_FIELDS
+
 from .catalog import Service
-from .db import insert_ignoring_conflicts, utcnow
+from .db import Base, Database, UTCDateTime, insert_ignoring_conflicts, utcnow
 from .fragments import public_view, rendered
 from .geo import box_around, distance_to
 from .keys import Caller
 from .models import (
     Delivery,
     IdCounter,
+    Media,
     ReporterContact,
     RequestUpdate,
     ServiceRequest,
     Submission,
 )
+from .photos import StoredPhoto
 from .routing import Destination
 
 DEFAULT_WINDOW = timedelta(days=90)
@@ -46,102 +70,293 @@ class NewReport:
     # Updates for the reporter, by channel (open311/notifications.py), and their language.
     notify: dict[str, bool] | None = None
     language: str | None = None
+    photos: Sequence[StoredPhoto] = ()  # files sent with the report, stored already
 
 
-def create_request(session: Session, report: NewReport) -> ServiceRequest:
+@dataclass(frozen=True)
+class Created:
+    """What the answer to a POST needs of the report just stored."""
+
+    id: int
+    public_id: str
+    token: str | None
+    service_notice: str | None
+
+
+def accept(db: Database, report: NewReport) -> Created:
+    """Stores a new report, all or nothing: the report, its deliveries (the outbox), the
+    contact, the Idempotency-Key and the photos. On PostgreSQL that is one statement in
+    autocommit, its own transaction: one round trip to the server. On SQLite, a write
+    transaction (create_request)."""
+    if db.dialect == "postgresql":
+        with db.one_statement() as conn:
+            return _insert_postgresql(conn, report)
+    with db.write() as session, session.begin():
+        return create_request(session, report)
+
+
+def create_request(session: Session, report: NewReport) -> Created:
+    """Stores a new report inside the caller's transaction (see accept)."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        return _insert_postgresql(conn, report)
+    service = report.service
+    public_id = (
+        private_id(report.prefix)
+        if service.private
+        else f"{report.prefix}{reserve_numbers(conn, report.prefix, 1)}"
+    )
+    row = _request_row(report, utcnow(), public_id)
+    request_id = conn.execute(insert(_REQUEST).returning(_REQUEST.c.id), row).scalar_one()
+    deliveries = _delivery_rows(report, request_id, public_id, row)
+    for table, rows in [
+        (_DELIVERY, deliveries),
+        *_dependent_rows(report, request_id, row["requested_datetime"]),
+    ]:
+        if rows:
+            conn.execute(insert(table), rows)
+    return Created(request_id, public_id, row["token"], row["service_notice"])
+
+
+def _request_row(report: NewReport, now: datetime, public_id: str) -> dict[str, Any]:
+    """The service_request row, its public answer rendered from it once (fragments.py)."""
     service = report.service
     data = report.fields
     media = list(data.get("media_url") or [])
-    now = utcnow()
-    public_id = _public_id(session, report.prefix, private=service.private)
-    row = ServiceRequest(
-        public_id=public_id,
-        jurisdiction_id=service.jurisdiction,
-        service_code=service.code,
-        service_name=service.name,
-        private=service.private,
-        status="open",
-        description=data.get("description"),
-        agency_responsible=report.agency_responsible,
-        service_notice=service.service_notice,
-        requested_datetime=now,
-        updated_datetime=now,
-        address=data.get("address_string"),
-        address_id=data.get("address_id"),
-        zipcode=data.get("zipcode"),
-        lat=data.get("lat"),
-        long=data.get("long"),
-        media_url=media[0] if media else None,
-        media_urls=media,
-        attributes=report.attributes,
-        api_key_id=report.api_key_id,
-        service_type=service.type,
-        token=secrets.token_hex(8) if service.type == "batch" else None,
-        contact=_contact(report) if report.contact else None,
-        deliveries=[
-            Delivery(
-                destination=destination.agency,
-                primary=destination.primary,
-                idempotency_key=f"{public_id}:{destination.agency}",
-                state="pending",
-                next_attempt_at=now,
-                created_at=now,
-            )
-            for destination in report.destinations
-        ],
-    )
-    session.add(row)
-    if report.idempotency is not None and report.api_key_id is not None:
-        key, fingerprint = report.idempotency
-        session.add(
-            Submission(
-                api_key_id=report.api_key_id,
-                key=key,
-                fingerprint=fingerprint,
-                request=row,
-                created_at=now,
-            )
-        )
-    session.flush()  # every row in one round of INSERTs
+    row: dict[str, Any] = {
+        "public_id": public_id,
+        "jurisdiction_id": service.jurisdiction,
+        "service_code": service.code,
+        "service_name": service.name,
+        "private": service.private,
+        "status": "open",
+        "detailed_status": None,
+        "status_notes": None,
+        "description": data.get("description"),
+        "agency_responsible": report.agency_responsible,
+        "service_notice": service.service_notice,
+        "requested_datetime": now,
+        "updated_datetime": now,
+        "expected_datetime": None,
+        "address": data.get("address_string"),
+        "address_id": data.get("address_id"),
+        "zipcode": data.get("zipcode"),
+        "lat": data.get("lat"),
+        "long": data.get("long"),
+        "media_url": media[0] if media else None,
+        "media_urls": media,
+        "attributes": report.attributes,
+        "api_key_id": report.api_key_id,
+        "service_type": service.type,
+        "token": secrets.token_hex(8) if service.type == "batch" else None,
+    }
+    row.update(rendered(row))
     return row
 
 
-def _contact(report: NewReport) -> ReporterContact:
-    notify = report.notify or {}
-    return ReporterContact(
-        **report.contact,
-        notify_email=notify.get("email", False),
-        notify_sms=notify.get("sms", False),
-        language=report.language,
+def _delivery_rows(
+    report: NewReport, request_id: int, public_id: str, row: dict[str, Any]
+) -> list[dict[str, Any]]:
+    now = row["requested_datetime"]
+    return [
+        {
+            "request_id": request_id,
+            "destination": d.agency,
+            "primary": d.primary,
+            "idempotency_key": f"{public_id}:{d.agency}",
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for d in report.destinations
+    ]
+
+
+def _dependent_rows(
+    report: NewReport, request_id: int, now: datetime
+) -> list[tuple[Table, list[dict[str, Any]]]]:
+    """The rows besides the report and its deliveries, each with the table it goes in."""
+    out: list[tuple[Table, list[dict[str, Any]]]] = []
+    if report.contact:
+        notify = report.notify or {}
+        contact: dict[str, Any] = {name: report.contact.get(name) for name in PERSONAL_FIELDS}
+        contact |= {
+            "notify_email": notify.get("email", False),
+            "notify_sms": notify.get("sms", False),
+            "language": report.language,
+        }
+        out.append((_CONTACT, [{"request_id": request_id, **contact}]))
+    if report.idempotency is not None and report.api_key_id is not None:
+        key, fingerprint = report.idempotency
+        submission = {
+            "api_key_id": report.api_key_id,
+            "key": key,
+            "fingerprint": fingerprint,
+            "request_id": request_id,
+            "created_at": now,
+        }
+        out.append((_SUBMISSION, [submission]))
+    if report.photos:
+        photos = [
+            {
+                "key": p.key,
+                "small_key": p.small_key,
+                "request_id": request_id,
+                "content_type": p.content_type,
+                "created_at": now,
+            }
+            for p in report.photos
+        ]
+        out.append((_MEDIA, photos))
+    return out
+
+
+def _table(model: type[Base]) -> Table:
+    """The model's table as a Core Table (the mapped class types it as any FromClause)."""
+    return Base.metadata.tables[model.__tablename__]
+
+
+_REQUEST = _table(ServiceRequest)
+_DELIVERY = _table(Delivery)
+_CONTACT = _table(ReporterContact)
+_SUBMISSION = _table(Submission)
+_MEDIA = _table(Media)
+_COUNTER = _table(IdCounter)
+
+
+def _insert_postgresql(conn: Connection, report: NewReport) -> Created:
+    """The whole report in one statement: data-modifying CTEs take the public number,
+    insert the report and the rows that hang off it, and return its row id. The public
+    answer is rendered before the number is known, with a random marker where the number
+    goes, which the statement replaces (the marker cannot be in what the reporter sent: it
+    is drawn after the request was read)."""
+    now = utcnow()
+    marker = secrets.token_hex(16)
+    private = report.service.private
+    public_id = private_id(report.prefix) if private else f"{report.prefix}{marker}"
+    row = _request_row(report, now, public_id)
+    params: dict[str, Any] = {f"r_{name}": value for name, value in row.items()}
+    params |= {"id_prefix": report.prefix, "marker": marker, "now": now}
+    params |= {
+        "delivery_destination": [d.agency for d in report.destinations],
+        "delivery_primary": [d.primary for d in report.destinations],
+    }
+    dependents = _dependent_rows(report, 0, now)
+    for table, rows in dependents:
+        for name in _given(table):
+            params[f"{table.name}_{name}"] = [r[name] for r in rows]
+    statement = _postgresql_insert(private, tuple(row), tuple(t.name for t, _ in dependents))
+    found = conn.execute(statement, params).first()
+    if found is None:
+        # No counter for this prefix yet (its first public report): make it, and again.
+        counter = insert_ignoring_conflicts(conn, IdCounter, ["prefix"])
+        conn.execute(counter.values(prefix=report.prefix, value=0))
+        found = conn.execute(statement, params).one()
+    return Created(found.id, found.public_id, row["token"], row["service_notice"])
+
+
+def _given(table: Table) -> list[str]:
+    """The columns of a dependent row that come from the report as arrays (not its id,
+    the row id, or the time, which the statement supplies)."""
+    return [c.name for c in table.c if c.name not in ("id", "request_id", "created_at")]
+
+
+@functools.cache
+def _postgresql_insert(
+    private: bool, columns: tuple[str, ...], dependents: tuple[str, ...]
+) -> Select[Any]:
+    """The statement for one shape of report, built once (and so compiled once)."""
+    values: dict[str, Any] = {
+        name: bindparam(f"r_{name}", type_=_REQUEST.c[name].type) for name in columns
+    }
+    rows = select(*values.values())
+    if not private:
+        taken = (
+            update(_COUNTER)
+            .where(_COUNTER.c.prefix == bindparam("id_prefix"))
+            .values(value=_COUNTER.c.value + 1)
+            .returning(_COUNTER.c.value)
+            .cte("number")
+        )
+        number = sql_cast(taken.c.value, Text)
+        values["public_id"] = bindparam("id_prefix", type_=String) + number
+        for piece in ("public_json", "public_xml"):
+            values[piece] = func.replace(
+                bindparam(f"r_{piece}", type_=Text), bindparam("marker", type_=Text), number
+            )
+        rows = select(*values.values()).select_from(taken)
+    report = (
+        insert(_REQUEST)
+        .from_select(list(values), rows, include_defaults=False)
+        .returning(_REQUEST.c.id, _REQUEST.c.public_id)
+        .cte("report")
     )
+    now = bindparam("now", type_=UTCDateTime)
+    deliveries = _for_each(
+        _DELIVERY,
+        report,
+        ["destination", "primary"],
+        lambda given: {
+            "idempotency_key": report.c.public_id + ":" + given.c.destination,
+            "state": literal("pending"),
+            "attempts": literal(0),
+            "next_attempt_at": now,
+            "created_at": now,
+        },
+    )
+    others = []
+    for name in dependents:
+        table = Base.metadata.tables[name]
+        stamp = {"created_at": now} if "created_at" in table.c else {}
+        others.append(_for_each(table, report, _given(table), stamp))
+    return select(report.c.id, report.c.public_id).add_cte(deliveries, *others)
 
 
-def _public_id(session: Session, prefix: str, *, private: bool) -> str:
-    """Public reports: the prefix and the next number, with no gaps. Private reports: a
-    random id, so neither their number nor their pace shows in anybody's ids."""
-    if private:
-        return private_id(prefix)
-    return f"{prefix}{reserve_numbers(session, prefix, 1)}"
+def _for_each(
+    table: Table,
+    report: Any,
+    given: list[str],
+    computed: dict[str, Any] | Callable[[Any], dict[str, Any]],
+) -> Any:
+    """INSERT INTO table: one row per element of the arrays bound as `<table>_<column>`
+    for the `given` columns, each with the new report's id and the `computed` columns."""
+    arrays = (
+        func.unnest(*[bindparam(f"{table.name}_{n}", type_=ARRAY(table.c[n].type)) for n in given])
+        .table_valued(*given)
+        .render_derived(name=f"given_{table.name}")
+    )
+    extra = computed(arrays) if callable(computed) else computed
+    rows = select(report.c.id, *[arrays.c[n] for n in given], *extra.values()).select_from(
+        report.join(arrays, true())
+    )
+    return (
+        insert(table)
+        .from_select(["request_id", *given, *extra], rows, include_defaults=False)
+        .cte(f"new_{table.name}")
+    )
 
 
 def private_id(prefix: str) -> str:
     return f"{prefix}P{secrets.token_hex(5).upper()}"
 
 
-def reserve_numbers(session: Session, prefix: str, count: int) -> int:
+def reserve_numbers(session: Session | Connection, prefix: str, count: int) -> int:
     """Takes the next `count` public numbers of the prefix; returns the first of them."""
-    bump = (
-        update(IdCounter)
-        .where(IdCounter.prefix == prefix)
-        .values(value=IdCounter.value + count)
-        .returning(IdCounter.value)
-    )
-    last = session.scalar(bump)
+    last = session.execute(_BUMP, {"id_prefix": prefix, "count": count}).scalar()
     if last is None:
         first = insert_ignoring_conflicts(session, IdCounter, ["prefix"])
         session.execute(first.values(prefix=prefix, value=0))
-        last = session.execute(bump).scalar_one()
-    return last - count + 1
+        last = session.execute(_BUMP, {"id_prefix": prefix, "count": count}).scalar_one()
+    return int(last) - count + 1
+
+
+_BUMP = (
+    update(_COUNTER)
+    .where(_COUNTER.c.prefix == bindparam("id_prefix"))
+    .values(value=_COUNTER.c.value + bindparam("count"))
+    .returning(_COUNTER.c.value)
+)
 
 
 def find_submission(session: Session, api_key_id: int, key: str) -> Submission | None:

@@ -15,7 +15,6 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, request, url_for
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
 from adapters.media import LocalMediaStore, MediaStore
 from schemas.requests import MEDIA_FIELDS
@@ -69,15 +68,6 @@ def photos_from_request() -> list[StoredPhoto]:
 
 def photo_url(photo: StoredPhoto) -> str:
     return url_for("media.photo", key=photo.key, _external=True)
-
-
-def record_photos(session: Session, request_id: int, photos: list[StoredPhoto]) -> None:
-    for p in photos:
-        session.add(
-            Media(
-                key=p.key, small_key=p.small_key, request_id=request_id, content_type=p.content_type
-            )
-        )
 
 
 @bp.get("/media/<key>")

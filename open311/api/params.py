@@ -92,8 +92,8 @@ def caller() -> Caller | None:
     key = presented_key()
     if key is None:
         return None
-    with gateway().db.read() as session:
-        return authenticate(session, key)
+    with gateway().db.one_statement() as conn:
+        return authenticate(conn, key)
 
 
 def required_caller(action: str, method: str) -> Caller:
@@ -102,8 +102,8 @@ def required_caller(action: str, method: str) -> Caller:
     key = presented_key()
     if key is None:
         raise APIError(403, f"An api_key is required to {action}.")
-    with gateway().db.read() as session:
-        found = authenticate(session, key)
+    with gateway().db.one_statement() as conn:
+        found = authenticate(conn, key)
     if found is None:
         raise APIError(403, f"Invalid api_key received -- can't proceed with {method}.")
     return found

@@ -36,9 +36,10 @@ from ..render import answer, assemble, render
 from ..routing import OutsideServiceArea
 from ..store import (
     MAX_RESULTS,
+    Created,
     NewReport,
     RequestQuery,
-    create_request,
+    accept,
     find_public_answers,
     find_requests,
     find_submission,
@@ -49,10 +50,12 @@ from ..store import (
     token_resolved,
     widen_for,
 )
-from .media import photo_url, photos_from_request, record_photos
+from .media import photo_url, photos_from_request
 from .params import caller, gateway, idempotency, items, jurisdiction, load, required_caller
 
 bp = Blueprint("requests", __name__)
+# Built once: a schema costs more to build than to load one report with.
+_CREATE = CreateRequestSchema()
 
 
 @bp.post("/requests.<any(json, xml):fmt>")
@@ -62,7 +65,7 @@ def create(fmt: str) -> Response:
     retry_key = idempotency(pairs)
     if retry_key is not None and (replayed := _replay(who, retry_key, fmt)) is not None:
         return replayed
-    data = load(CreateRequestSchema(), flat_params(pairs))
+    data = load(_CREATE, flat_params(pairs))
     j = jurisdiction(data.get("jurisdiction_id"), data.get("lat"), data.get("long"))
     gw = gateway()
     service = gw.catalog.service(j.id, data["service_code"])
@@ -98,11 +101,10 @@ def create(fmt: str) -> Response:
         idempotency=retry_key,
         notify=requested_channels(data, contact, gw.catalog.notifications),
         language=language_of(data.get("language")),
+        photos=photos,
     )
     try:
-        with gw.db.write() as session, session.begin():
-            row = create_request(session, report)
-            record_photos(session, row.id, photos)
+        row = accept(gw.db, report)
     except IntegrityError:
         # The same Idempotency-Key raced in on another connection and won: answer as it did.
         replayed = _replay(who, retry_key, fmt) if retry_key is not None else None
@@ -113,7 +115,9 @@ def create(fmt: str) -> Response:
     return render([answer], "service_requests", fmt)
 
 
-def _created(row: ServiceRequest, kind: str | None, account_id: str | None) -> dict[str, Any]:
+def _created(
+    row: Created | ServiceRequest, kind: str | None, account_id: str | None
+) -> dict[str, Any]:
     """The POST answer from the stored report (`kind`: its service's type), so that a replay
     answers the same even once the service has left the configuration."""
     answer: dict[str, Any] = {"service_notice": row.service_notice, "account_id": account_id}
@@ -121,7 +125,10 @@ def _created(row: ServiceRequest, kind: str | None, account_id: str | None) -> d
         answer = {"service_request_id": row.public_id, **answer}
     elif kind == "batch":
         answer = {"token": row.token, **answer}
-    return CreatedSchema().dump(answer)
+    return _CREATED.dump(answer)
+
+
+_CREATED = CreatedSchema()
 
 
 def _replay(who: Caller, idempotency: tuple[str, str], fmt: str) -> Response | None:

@@ -342,7 +342,7 @@ def test_logs_never_carry_personal_values(
     def failing(*_: Any, **__: Any) -> None:
         raise RuntimeError(f"could not store report from {EMAIL} ({PHONE}), phone={PHONE}")
 
-    monkeypatch.setattr(requests_api, "create_request", failing)
+    monkeypatch.setattr(requests_api, "accept", failing)
     for fmt in FORMATS:
         r = post(client, key, "POTHOLE", fmt, **PERSONAL)
         assert r.status_code == 500
