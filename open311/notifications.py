@@ -36,7 +36,7 @@ from adapters.base import Receipt
 from adapters.notify import CHANNELS, Notice, Notifier, create_notifier
 from adapters.settings import SettingsError
 
-from .catalog import Catalog, ConfigError, Notifications
+from .catalog import Catalog, ConfigError, Notifications, Service
 from .db import insert_ignoring_conflicts, utcnow
 from .i18n import LANGUAGES, TRANSLATIONS
 from .models import Delivery, ReporterContact, RequestUpdate, ServiceRequest
@@ -52,17 +52,28 @@ _SALT = "open311.notifications.stop"
 # --- asking -------------------------------------------------------------------------
 
 
+def offered(settings: Notifications | None, service: Service) -> tuple[str, ...]:
+    """The channels a service's reporters may ask for: the configured ones, except on a
+    blackbox service, whose reports get no id to hand out (a message would carry one)."""
+    if settings is None or service.type == "blackbox":
+        return ()
+    return settings.channels
+
+
 def requested_channels(
-    data: Mapping[str, Any], contact: Mapping[str, str], settings: Notifications | None
+    data: Mapping[str, Any],
+    contact: Mapping[str, str],
+    settings: Notifications | None,
+    service: Service,
 ) -> dict[str, bool]:
     """The channels a new report's reporter gets updates on: asked for (`notify`, else
-    `email_alerts_requested`), configured on this gateway, and with the address kept (an
+    `email_alerts_requested`), offered (`offered`), and with the address kept (an
     anonymous service keeps none, so nobody there is ever written to)."""
     choice = data.get("notify")
     if choice is None and data.get("email_alerts_requested"):
         choice = "email"
     asked = {"email": choice in ("email", "both"), "sms": choice in ("sms", "both")}
-    configured = settings.channels if settings is not None else ()
+    configured = offered(settings, service)
     addresses = {"email": contact.get("email"), "sms": contact.get("phone")}
     return {c: asked[c] and c in configured and bool(addresses[c]) for c in CHANNELS}
 

@@ -99,7 +99,7 @@ def create(fmt: str) -> Response:
         ),
         api_key_id=who.key_id,
         idempotency=retry_key,
-        notify=requested_channels(data, contact, gw.catalog.notifications),
+        notify=requested_channels(data, contact, gw.catalog.notifications, service),
         language=language_of(data.get("language")),
         photos=photos,
     )

@@ -12,6 +12,7 @@ from schemas.output import ExtendedRequestSchema
 
 from ..catalog import Catalog, Service
 from ..gateway import Gateway
+from ..notifications import offered
 from ..store import get_by_token, get_request, history_for, token_resolved
 from . import bp
 from .catalogue import grouped
@@ -73,7 +74,6 @@ def _service(jurisdiction_id: str, code: str) -> Service:
 @bp.get("/report/<jurisdiction_id>/<code>")
 def report_form(jurisdiction_id: str, code: str) -> str:
     service = _service(jurisdiction_id, code)
-    notifications = _catalog().notifications
     return render_template(
         "web/report_form.html",
         service=service,
@@ -82,7 +82,7 @@ def report_form(jurisdiction_id: str, code: str) -> str:
         values={},
         front_key=front_key(current_app),
         # The "send me updates" box shows only for the channels this gateway sends on.
-        channels=notifications.channels if notifications else (),
+        channels=offered(_catalog().notifications, service),
     )
 
 

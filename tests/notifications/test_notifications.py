@@ -356,3 +356,14 @@ def test_a_phone_that_is_no_number_is_not_retried(
     assert sms_gateway.calls == 0
     [row] = notifications(app)
     assert row.state == "dead" and "not a phone number" in row.last_error
+
+
+def test_a_blackbox_report_is_not_followed_by_messages(
+    app, client, submit_key, outbox, mail_server
+) -> None:
+    """Its app got no id, and the gateway hands none out later: a message would."""
+    r = post(client, submit_key, code="HOTLINE", email=EMAIL, notify="email")
+    assert r.status_code == 200, r.data
+    outbox.drain()
+    assert mail_server.mails == [] and notifications(app) == []
+    assert 'name="notify"' not in client.get("/report/testcity.gov/HOTLINE").data.decode()
