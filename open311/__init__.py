@@ -22,6 +22,7 @@ from .i18n import install_babel
 from .input_guard import install_input_guard
 from .limits import install_limits
 from .logs import install_redaction
+from .origin import install_origin
 from .startup import build_parts
 from .wsgi_fixes import ChunkedBodyLimit, MergeSlashes
 
@@ -117,6 +118,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     install_pages(app)
     staff_web.install(app)
     register_error_handlers(app)
+    install_origin(app)
     install_input_guard(app, API_PREFIX)
     install_request_metrics(app)
     install_limits(app, catalog)

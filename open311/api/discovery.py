@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, url_for
+from flask import Blueprint, Response
 
 from schemas.output import DiscoverySchema
 
+from ..origin import api_root
 from ..render import render
 from .params import gateway
 
@@ -17,10 +18,8 @@ SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 @bp.get("/discovery.<any(json, xml):fmt>")
 def discovery(fmt: str) -> Response:
     catalog = gateway().catalog
-    # Without a configured public URL, the base is where this request arrived; behind a
-    # proxy set gateway.endpoint_url (or trust X-Forwarded-* with OPEN311_PROXY_HOPS).
-    listing = url_for("services.service_list", fmt="json", _external=True)
-    base = catalog.gateway.endpoint_url or listing.rsplit("/", 1)[0]
+    # From the configuration, never the Host header (open311/origin.py).
+    base = api_root()
     # With the slash, clients that append `services.xml` (FixMyStreet's Open311.pm) and
     # clients that join with a slash of their own (georeport strips one) both land right.
     base += "/"

@@ -21,6 +21,7 @@ from schemas.requests import MEDIA_FIELDS
 
 from ..errors import APIError
 from ..models import Media
+from ..origin import external
 from ..photos import PhotoLimits, PhotoRejected, StoredPhoto, store_photos
 from .params import caller, gateway
 
@@ -67,7 +68,8 @@ def photos_from_request() -> list[StoredPhoto]:
 
 
 def photo_url(photo: StoredPhoto) -> str:
-    return url_for("media.photo", key=photo.key, _external=True)
+    # Stored with the report: from the configured site, never the Host of this POST.
+    return external(url_for("media.photo", key=photo.key))
 
 
 @bp.get("/media/<key>")
