@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import re
 import selectors
 import socket
 import struct
@@ -46,6 +47,11 @@ SEND_DEADLINE = 30.0
 # body limit (2 MiB): anything larger is refused by whichever reads it first.
 BUFFER_CAP = 4 * 1024 * 1024
 _READ = 65536
+# A client that asks to be told to go on before it sends its body (curl does for bodies
+# over 1 KiB) is told so by the loop at once; the header is then taken out, so gunicorn
+# does not say it a second time when a thread takes the request.
+_EXPECT = re.compile(rb"\r\nExpect:[ \t]*100-continue[ \t]*(?=\r\n)", re.IGNORECASE)
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 def request_complete(data: bytes | bytearray) -> bool:
@@ -158,6 +164,7 @@ class _Reading:
     quiet_until: float  # the next byte by then
     started: bool = False
     since: float = field(default_factory=time.monotonic)
+    head_seen: bool = False
 
 
 class BufferedWorker(ThreadWorker):
@@ -199,6 +206,7 @@ class BufferedWorker(ThreadWorker):
             quiet_until=now + first_byte_within,
             started=bool(held),
         )
+        self._continue(reading)
         if held and request_complete(reading.data):
             self._hand_over(reading)
             return
@@ -220,9 +228,26 @@ class BufferedWorker(ThreadWorker):
         reading.data += chunk
         reading.started = True
         reading.quiet_until = now + IDLE_DEADLINE
+        self._continue(reading)
         if request_complete(reading.data):
             self._stop_reading(reading)
             self._hand_over(reading)
+
+    def _continue(self, reading: _Reading) -> None:
+        """Once the head is in: answer `Expect: 100-continue` (HTTP/1.1) and drop it."""
+        if reading.head_seen:
+            return
+        end = reading.data.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        reading.head_seen = True
+        head = bytes(reading.data[: end + 2])
+        if not head.split(b"\r\n", 1)[0].endswith(b"HTTP/1.1") or not _EXPECT.search(head):
+            return
+        if not request_complete(reading.data):
+            with contextlib.suppress(OSError):
+                reading.conn.sock.send(_CONTINUE)
+        reading.data[: end + 2] = _EXPECT.sub(b"", head)
 
     def _hand_over(self, reading: _Reading) -> None:
         conn = reading.conn

@@ -203,6 +203,29 @@ def test_a_body_sent_slowly_in_chunks_arrives_whole(server: str) -> None:
     assert b"api_key" in answer
 
 
+def test_a_client_that_expects_100_continue_is_told_at_once(server: str) -> None:
+    """curl sends `Expect: 100-continue` for bodies over 1 KiB and waits (a second) for the
+    go-ahead: the reading loop gives it at once, and the answer follows the body."""
+    port = int(server.rsplit(":", 1)[1])
+    body = b"service_code=POTHOLE&description=" + b"x" * 2000
+    head = (
+        b"POST /open311/v2/requests.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        sock.settimeout(0.5)
+        assert sock.recv(1024) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.settimeout(10)
+        sock.sendall(body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]  # no key: the whole form was read
+    assert b"100 Continue" not in answer
+
+
 @pytest.mark.parametrize(
     ("data", "complete"),
     [
