@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from flask import Blueprint, Response
@@ -17,6 +18,7 @@ from schemas.output import (
     TokenSchema,
     followed_private_schema,
 )
+from schemas.personal import PERSONAL_FIELDS
 from schemas.requests import (
     DEFAULT_RADIUS_M,
     CreateRequestSchema,
@@ -63,9 +65,9 @@ def create(fmt: str) -> Response:
     who = required_caller("create a service request", "create_request")
     pairs = items()
     retry_key = idempotency(pairs)
-    if retry_key is not None and (replayed := _replay(who, retry_key, fmt)) is not None:
-        return replayed
     data = load(_CREATE, flat_params(pairs))
+    if retry_key is not None and (replayed := _replay(who, retry_key, data, fmt)) is not None:
+        return replayed
     j = jurisdiction(data.get("jurisdiction_id"), data.get("lat"), data.get("long"))
     gw = gateway()
     service = gw.catalog.service(j.id, data["service_code"])
@@ -107,7 +109,7 @@ def create(fmt: str) -> Response:
         row = accept(gw.db, report)
     except IntegrityError:
         # The same Idempotency-Key raced in on another connection and won: answer as it did.
-        replayed = _replay(who, retry_key, fmt) if retry_key is not None else None
+        replayed = _replay(who, retry_key, data, fmt) if retry_key is not None else None
         if replayed is None:
             raise
         return replayed
@@ -131,29 +133,47 @@ def _created(
 _CREATED = CreatedSchema()
 
 
-def _replay(who: Caller, idempotency: tuple[str, str], fmt: str) -> Response | None:
-    """The first answer again for a repeated key; 422 if the key came with other data."""
+def _replay(
+    who: Caller, idempotency: tuple[str, str], data: dict[str, Any], fmt: str
+) -> Response | None:
+    """The first answer again for a repeated key, without its personal fields; 422 if the
+    key came with other data.
+
+    An app key is shared by every user of the app, so a replay cannot tell the submitter
+    retrying from another user who sent the same key: it never answers the first
+    submitter's account_id. And while the first report's contact is kept, a replay whose
+    personal fields differ from it is another person's report, not a retry: 422, so that it
+    is not silently taken for the first (the fingerprint leaves personal fields out, see
+    params.fingerprint)."""
     key, fingerprint = idempotency
     with gateway().db.read() as session:
         seen = find_submission(session, who.key_id, key)
         if seen is None:
             return None
-        if seen.fingerprint != fingerprint:
+        row = seen.request
+        if seen.fingerprint != fingerprint or not _same_reporter(row, data):
             raise APIError(
                 422,
                 "This Idempotency-Key was used for a different request; "
                 "send a new key with a new report.",
             )
-        row = seen.request
         # The type the report came in with; reports from before it was kept (0005) take
         # the service's, and one whose service is gone then answers with neither id nor token.
         kind = row.service_type
         if kind is None:
             service = gateway().catalog.service(row.jurisdiction_id, row.service_code)
             kind = service.type if service is not None else None
-        account_id = row.contact.as_contact().account_id if row.contact is not None else None
-        body = _created(row, kind, account_id)
+        body = _created(row, kind, None)
     return render([body], "service_requests", fmt)
+
+
+def _same_reporter(row: ServiceRequest, data: dict[str, Any]) -> bool:
+    """Whether `data` carries the personal fields stored with `row` (True when none were
+    kept: an anonymous service, or the contact already purged; nothing tells them apart)."""
+    if row.contact is None:
+        return True
+    stored = {k: v for k, v in asdict(row.contact.as_contact()).items() if v}
+    return stored == {f: data[f] for f in PERSONAL_FIELDS if data.get(f)}
 
 
 def _dump(
