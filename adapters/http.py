@@ -30,7 +30,7 @@ from requests.auth import AuthBase, HTTPBasicAuth
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from adapters.base import DeliveryError, PermanentFailure, TemporaryFailure
+from adapters.base import Adapter, DeliveryError, PermanentFailure, TemporaryFailure
 from adapters.deadline import Deadline
 from adapters.settings import (
     Choice,
@@ -554,3 +554,25 @@ class HttpClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+class HttpAdapter(Adapter):
+    """Base of the adapters that talk HTTP (`open311`, `http_json`, `xml`): their
+    `settings_schema` extends HttpSettingsSchema, and `self.http` is the client built from
+    it, closed by `close()`."""
+
+    # Sent with every request; the settings' own `headers` win.
+    default_headers: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+        super().__init__(settings)
+        self.http = HttpClient(
+            self.options, adapter=self.name, default_headers=self.headers_for(self.options)
+        )
+
+    def headers_for(self, options: Mapping[str, Any]) -> Mapping[str, str]:
+        """The default headers for these settings (the `Accept` of a chosen format)."""
+        return self.default_headers
+
+    def close(self) -> None:
+        self.http.close()

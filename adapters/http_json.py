@@ -18,7 +18,7 @@ from urllib.parse import quote
 import requests
 from marshmallow import ValidationError, fields, validates_schema
 
-from adapters.base import Adapter, Receipt, Reference, TemporaryFailure, Ticket, Update
+from adapters.base import Receipt, Reference, TemporaryFailure, Ticket, Update
 from adapters.common import (
     CONTACT_FIELDS,
     MISSING,
@@ -27,9 +27,9 @@ from adapters.common import (
     scalar_text,
     ticket_as_dict,
 )
-from adapters.http import HttpClient, HttpSettingsSchema, json_answer, raise_for_status
+from adapters.http import HttpAdapter, HttpSettingsSchema, json_answer, raise_for_status
 from adapters.settings import Choice, HttpUrl, Placeholders, Text
-from adapters.status import Said, StatusReader, StatusSettingsSchema
+from adapters.status import ReadsStatus, Said, StatusReader, StatusSettingsSchema
 from schemas.datetimes import format_w3c
 
 log = logging.getLogger(__name__)
@@ -141,22 +141,16 @@ class HttpJsonSettings(HttpSettingsSchema):
     body_fields = Fields(load_default=None, data_key="fields")
 
 
-class HttpJsonAdapter(Adapter):
+class HttpJsonAdapter(ReadsStatus, HttpAdapter):
     name = "http_json"
     settings_schema = HttpJsonSettings
+    default_headers = {"Accept": "application/json", "Content-Type": "application/json"}  # noqa: RUF012
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         super().__init__(settings)
         o = self.options
-        self.url: str = o["url"]
-        self.method: str = o["method"].upper()
         self.fields: FieldPlan | None = o["body_fields"]
         self.id_path: str = o["id_path"]
-        self.http = HttpClient(
-            o,
-            adapter=self.name,
-            default_headers={"Accept": "application/json", "Content-Type": "application/json"},
-        )
         status = o["status"]
         self.status: dict[str, Any] = status or {}
         self.feed_url: str | None = self.status.get("feed_url")
@@ -171,12 +165,16 @@ class HttpJsonAdapter(Adapter):
     def submit(self, ticket: Ticket) -> Receipt:
         data = self.fields.body(ticket) if self.fields else ticket_as_dict(ticket)
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        url = self.url.format(
+        url = self.options["url"].format(
             request_id=quote(ticket.request_id, safe=""),
             idempotency_key=quote(ticket.idempotency_key, safe=""),
         )
         response = self.http.request(
-            self.method, url, what="submit", idempotency_key=ticket.idempotency_key, data=body
+            self.options["method"].upper(),
+            url,
+            what="submit",
+            idempotency_key=ticket.idempotency_key,
+            data=body,
         )
         answer = json_answer(response, "submit")
         backend_id = scalar_text(get_path(answer, self.id_path))
@@ -187,11 +185,9 @@ class HttpJsonAdapter(Adapter):
     # --- status -------------------------------------------------------------------------
 
     def fetch_updates(self, since: datetime, references: Sequence[Reference] = ()) -> list[Update]:
-        if self.reader is None:
-            return []
-        if self.feed_url is None:
-            return self.reader.fetch_each(since, references)
-        return self._fetch_feed(self.reader, since)
+        if self.reader is not None and self.feed_url is not None:
+            return self._fetch_feed(self.reader, since)
+        return super().fetch_updates(since, references)
 
     def _said_by(self, response: requests.Response) -> Said:
         raise_for_status(response, "status")
@@ -227,6 +223,3 @@ class HttpJsonAdapter(Adapter):
             if update is not None and update.updated_datetime >= since:
                 updates.append(update)
         return updates
-
-    def close(self) -> None:
-        self.http.close()

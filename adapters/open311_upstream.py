@@ -12,7 +12,6 @@ from urllib.parse import quote
 import requests
 
 from adapters.base import (
-    Adapter,
     DeliveryError,
     PermanentFailure,
     Receipt,
@@ -24,7 +23,7 @@ from adapters.base import (
 )
 from adapters.common import CONTACT_FIELDS, scalar_text
 from adapters.http import (
-    HttpClient,
+    HttpAdapter,
     HttpSettingsSchema,
     failure_for_response,
     join_url,
@@ -57,7 +56,7 @@ ID_CHUNK = 50
 Record = dict[str, Any]
 
 
-class Open311Adapter(Adapter):
+class Open311Adapter(HttpAdapter):
     name = "open311"
     settings_schema = Open311Settings
     needs_references = True
@@ -73,8 +72,10 @@ class Open311Adapter(Adapter):
         self.format: str = o["format"]
         self.service_codes: dict[str, str] = o["service_codes"]
         self.send_contact: bool = o["send_contact"]
-        accept = "application/json" if self.format == "json" else "application/xml, text/xml"
-        self.http = HttpClient(o, adapter=self.name, default_headers={"Accept": accept})
+
+    def headers_for(self, options: Mapping[str, Any]) -> Mapping[str, str]:
+        json = options["format"] == "json"
+        return {"Accept": "application/json" if json else "application/xml, text/xml"}
 
     # --- submission ---------------------------------------------------------------------
 
@@ -286,9 +287,6 @@ class Open311Adapter(Adapter):
         texts = [scalar_text(r.get("description")) for r in records]
         described = "; ".join(t for t in texts if t)
         return f" ({described})" if described else ""
-
-    def close(self) -> None:
-        self.http.close()
 
 
 def _errors_failure(errors: list[Record], what: str, url: str) -> DeliveryError:

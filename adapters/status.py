@@ -182,3 +182,15 @@ class StatusReader:
             detailed_status=said.status if self.detailed_status or not known else None,
             status_notes=said.notes,
         )
+
+
+class ReadsStatus:
+    """`fetch_updates` for an adapter whose `reader` looks status up per work order (None:
+    its settings have no `status:` block, and there is nothing to read)."""
+
+    reader: StatusReader | None = None
+
+    def fetch_updates(self, since: datetime, references: Sequence[Reference] = ()) -> list[Update]:
+        if self.reader is None:
+            return []
+        return self.reader.fetch_each(since, references)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import string
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -21,20 +20,17 @@ from lxml import etree
 from marshmallow import ValidationError, fields, post_load, pre_load, validates_schema
 
 from adapters.base import (
-    Adapter,
     DeliveryError,
     PermanentFailure,
     Receipt,
-    Reference,
     TemporaryFailure,
     Ticket,
-    Update,
 )
 from adapters.common import TEXT_FIELDS, ticket_text_fields
-from adapters.http import Headers, HttpClient, HttpSettingsSchema, failure_for_response
+from adapters.http import Headers, HttpAdapter, HttpSettingsSchema, failure_for_response
 from adapters.safexml import compile_xpath, parse_xml, xpath_text
 from adapters.settings import Choice, DollarTemplate, HttpUrl, Text, TextList, TextMap
-from adapters.status import Said, StatusReader, StatusSettingsSchema
+from adapters.status import ReadsStatus, Said, StatusReader, StatusSettingsSchema
 from schemas.xmltext import xml_safe
 
 log = logging.getLogger(__name__)
@@ -143,27 +139,21 @@ class XmlSettings(HttpSettingsSchema):
         return data
 
 
-class XmlAdapter(Adapter):
+class XmlAdapter(ReadsStatus, HttpAdapter):
     name = "xml"
     settings_schema = XmlSettings
+    default_headers = {  # noqa: RUF012
+        "Content-Type": "text/xml; charset=utf-8",
+        "Accept": "text/xml, application/xml, application/soap+xml",
+    }
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         super().__init__(settings)
         o = self.options
-        self.url: str = o["url"]
-        self.method: str = o["method"].upper()
         self.template: string.Template = o["template"]
         self.id_xpath: etree.XPath = o["id_xpath"]
         self.fault_xpath: etree.XPath | None = o.get("fault_xpath")
         self.retryable_faults: list[re.Pattern[str]] = o["retryable_faults"]
-        self.http = HttpClient(
-            o,
-            adapter=self.name,
-            default_headers={
-                "Content-Type": "text/xml; charset=utf-8",
-                "Accept": "text/xml, application/xml, application/soap+xml",
-            },
-        )
         status = o["status"]
         self.status: dict[str, Any] = status or {}
         self.needs_references = status is not None
@@ -187,8 +177,8 @@ class XmlAdapter(Adapter):
     def submit(self, ticket: Ticket) -> Receipt:
         body = self.render(ticket).encode("utf-8")
         response = self.http.request(
-            self.method,
-            self.url,
+            self.options["method"].upper(),
+            self.options["url"],
             what="submit",
             idempotency_key=ticket.idempotency_key,
             data=body,
@@ -216,11 +206,6 @@ class XmlAdapter(Adapter):
         return self.template.substitute(values)
 
     # --- status -------------------------------------------------------------------------
-
-    def fetch_updates(self, since: datetime, references: Sequence[Reference] = ()) -> list[Update]:
-        if self.reader is None:
-            return []
-        return self.reader.fetch_each(since, references)
 
     def _status_body(self, backend_id: str) -> bytes:
         assert self.status_template is not None, "only used with a status template"
@@ -271,9 +256,6 @@ class XmlAdapter(Adapter):
         if any(p.search(text) for p in self.retryable_faults):
             return TemporaryFailure(message)
         return PermanentFailure(message)
-
-    def close(self) -> None:
-        self.http.close()
 
 
 def _selects_something(result: Any) -> bool:

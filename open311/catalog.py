@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from marshmallow import ValidationError
@@ -21,6 +21,11 @@ from marshmallow import ValidationError
 from adapters.registry import settings_problems
 from schemas.config import ConfigSchema
 from schemas.errors import key_path_lines
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 class ConfigError(Exception):
@@ -449,35 +454,26 @@ def _service(s: dict[str, Any], areas: dict[str, Area]) -> Service:
         area = None
     elif area == "jurisdiction":
         area = f"jurisdiction:{s['jurisdiction']}"
-    return Service(
-        code=s["code"],
-        jurisdiction=s["jurisdiction"],
-        name=s["name"],
-        description=s["description"],
-        agency=s["agency"],
-        type=s["type"],
-        group=s["group"],
+    return _from_file(
+        Service,
+        s,
         keywords=_keywords(s),
-        service_notice=s["service_notice"],
-        visibility=s["visibility"],
         contact=ContactRule(
             s["contact"]["rule"], tuple(s["contact"]["needs"]), s["contact"]["any_of"]
         ),
         area=area,
         attributes=tuple(
-            Attribute(
-                code=a["code"],
-                datatype=a["datatype"],
-                description=a["description"],
-                order=a["order"],
-                required=a["required"],
-                variable=a["variable"],
-                datatype_description=a["datatype_description"],
-                values=tuple(Value(v["key"], v["name"]) for v in a["values"]),
-            )
+            _from_file(Attribute, a, values=tuple(Value(v["key"], v["name"]) for v in a["values"]))
             for a in sorted(s["attributes"], key=lambda a: a["order"])
         ),
     )
+
+
+def _from_file(kind: type[T], loaded: dict[str, Any], **made: Any) -> T:
+    """One of the frozen classes from what the schema loaded: each field taken from the key
+    of its name (the schemas and these classes name them alike), `made` for the others."""
+    names = {f.name for f in fields(kind)}
+    return kind(**{k: v for k, v in loaded.items() if k in names and k not in made}, **made)
 
 
 def _keywords(service: dict[str, Any]) -> tuple[str, ...]:

@@ -319,9 +319,14 @@ def keys_revoke(obj: Context, name: str) -> None:
     """Revoke a key at once."""
     from .keys import revoke_key
 
-    if not obj.write(revoke_key, name):
-        raise click.ClickException(f"no active key named {name!r}")
-    click.echo(f"revoked {name}", err=True)
+    _ended(obj.write(revoke_key, name), f"revoked {name}", f"no active key named {name!r}")
+
+
+def _ended(done: bool, said: str, nothing: str) -> None:
+    """Report a revocation: done, or failing because there was nothing active to end."""
+    if not done:
+        raise click.ClickException(nothing)
+    click.echo(said, err=True)
 
 
 # --- staff accounts -----------------------------------------------------------------
@@ -396,9 +401,7 @@ def staff_users_disable(obj: Context, email: str) -> None:
     """Disable an account at once (its sessions stop working)."""
     from .staff_accounts import disable_user
 
-    if not obj.write(disable_user, email):
-        raise click.ClickException(f"no active account for {email}")
-    click.echo(f"disabled {email}", err=True)
+    _ended(obj.write(disable_user, email), f"disabled {email}", f"no active account for {email}")
 
 
 # --- delivery -----------------------------------------------------------------------

@@ -29,6 +29,11 @@ SERVICE_TYPES = ("realtime", "batch", "blackbox")
 CODE = validate.Regexp(r"^[A-Za-z0-9_.:-]+$", error="Use letters, digits, '_', '-', '.' or ':'.")
 
 
+def _one_placeholder(what: str) -> validate.Regexp:
+    """A pattern with exactly one `{}`, where the slug or the name goes."""
+    return validate.Regexp(r"^[^{}]*\{\}[^{}]*$", error=f"Use exactly one {{{{}}}} for the {what}.")
+
+
 class _Strict(Schema):
     class Meta:
         unknown = RAISE
@@ -173,12 +178,12 @@ class RegionSchema(_Strict):
     id_property = fields.String(required=True, validate=validate.Length(min=1))
     id_format = fields.String(
         load_default="{}",
-        validate=validate.Regexp(r"^[^{}]*\{\}[^{}]*$", error="Use exactly one {{}} for the id."),
+        validate=_one_placeholder("id"),
     )
     name_property = fields.String(load_default=None, allow_none=True)
     name_format = fields.String(
         load_default="{}",
-        validate=validate.Regexp(r"^[^{}]*\{\}[^{}]*$", error="Use exactly one {{}} for the name."),
+        validate=_one_placeholder("name"),
     )
     services = fields.List(
         fields.Nested(ServiceSchema), required=True, validate=validate.Length(min=1)
