@@ -16,6 +16,7 @@ from adapters.registry import (
     available_adapters,
     create_adapter,
     load_adapter_class,
+    settings_problems,
 )
 from adapters.xml_endpoint import XmlAdapter
 
@@ -75,6 +76,14 @@ def _install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
 
             class NotAnAdapter:
                 pass
+
+            from adapters.settings import HttpUrl, SettingsSchema
+
+            class StrictSettings(SettingsSchema):
+                url = HttpUrl(required=True)
+
+            class StrictAdapter(CityworksAdapter):
+                settings_schema = StrictSettings
             """
         )
     )
@@ -109,3 +118,14 @@ def test_broken_entry_point_names_the_adapter(
     _install_plugin(tmp_path, monkeypatch, "cityworks_plugin:Missing")
     with pytest.raises(ImportError, match="'cityworks'"):
         load_adapter_class("cityworks")
+
+
+def test_a_third_party_settings_schema_is_checked_like_the_built_in_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _install_plugin(tmp_path, monkeypatch, "cityworks_plugin:StrictAdapter")
+    assert settings_problems("cityworks", {"url": "ftp://x"}) == {
+        "settings": {"url": ["Must be an http:// or https:// URL."]}
+    }
+    assert settings_problems("cityworks", {"url": "https://x.example"}) == {}
+    assert settings_problems("carrier-pigeon", {})["adapter"][0].startswith("unknown adapter")
