@@ -34,7 +34,7 @@ def find_server() -> tuple[str, str] | None:
 @contextmanager
 def throwaway_database(admin_url: str, label: str, template: str | None = None) -> Iterator[str]:
     """A new database (a copy of `template` when given), dropped on the way out."""
-    name = f"open311_bench_{label}_{uuid.uuid4().hex[:8]}"
+    name = f"bench_{label}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         # Names are ours (label and hex), never user input, so quoting them is enough.

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -43,45 +44,98 @@ def free_port() -> int:
 
 
 def start_server(
-    database_url: str, port: int, workers: int, threads: int, log: Path, worker_class: str
+    database_url: str,
+    port: int,
+    workers: int,
+    threads: int,
+    log: Path,
+    *,
+    backend_url: str | None = None,
+    with_worker: bool = False,
+    worker_class: str = "sync",
 ) -> subprocess.Popen[bytes]:
     """`open311 serve` on loopback, in its own session so its whole group can be stopped.
-    The embedded delivery worker is off: this measures the API alone."""
-    with log.open("wb") as out:
+    `with_worker`: with its embedded delivery worker, as an operator runs it."""
+    command = [
+        *open311_command(),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--worker-class",
+        worker_class,
+        "--with-worker" if with_worker else "--no-worker",
+    ]
+    return _started(command, gateway_env(database_url, backend_url), log, port, "open311 serve")
+
+
+def start_ceiling(
+    answers: Path, port: int, workers: int, threads: int, log: Path, worker_class: str = "sync"
+) -> Any:
+    """The bare Flask app of bench/ceiling.py under the same gunicorn settings."""
+    command = [
+        sys.executable,
+        "-m",
+        "bench.ceiling",
+        str(answers),
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--worker-class",
+        worker_class,
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPEN311_")}
+    env["PYTHONPATH"] = str(BENCH.parent)
+    return _started(command, env, log, port, "the ceiling app", probe="/")
+
+
+def _started(
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    port: int,
+    what: str,
+    probe: str = "/open311/v2/discovery.json",
+) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
         process = subprocess.Popen(
-            [
-                *open311_command(),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--threads",
-                str(threads),
-                "--worker-class",
-                worker_class,
-                "--no-worker",
-            ],
-            env=gateway_env(database_url),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    root = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"open311 serve exited ({log.read_text(errors='replace')[-2000:]})")
+            raise RuntimeError(f"{what} exited ({log.read_text(errors='replace')[-2000:]})")
         try:
-            if requests.get(f"{root}/open311/v2/discovery.json", timeout=1).status_code == 200:
-                return process
+            # Any answer will do (the ceiling answers 404 to what it was not given).
+            requests.get(f"http://127.0.0.1:{port}{probe}", timeout=1)
+            return process
         except requests.RequestException:
             pass
         time.sleep(0.1)
     stop_group(process)
-    raise RuntimeError("open311 serve did not answer within 60 s")
+    raise RuntimeError(f"{what} did not answer within 90 s")
+
+
+def gunicorn_workers(master: int) -> list[int]:
+    """gunicorn's workers: the master's children running its own command line (the
+    embedded delivery worker is a child too, with a command line of its own)."""
+    mine = _cmdline(master)
+    return [pid for pid in children(master) if _cmdline(pid) == mine]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def stop_group(process: subprocess.Popen[bytes]) -> None:

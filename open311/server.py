@@ -148,8 +148,15 @@ def run_gunicorn(
     threads: int,
     worker_class_name: str | None = None,
 ) -> None:
+    _Gunicorn(settings, gunicorn_options(host, port, workers, threads, worker_class_name)).run()
+
+
+def gunicorn_options(
+    host: str, port: int, workers: int, threads: int, worker_class_name: str | None = None
+) -> dict[str, Any]:
+    """gunicorn's settings for `open311 serve` (make bench runs its ceiling app on them)."""
     chosen = worker_class(worker_class_name, threads)
-    options = {
+    return {
         "bind": f"{host}:{port}",
         "workers": workers,
         "threads": threads,
@@ -164,4 +171,3 @@ def run_gunicorn(
         # Several gateways may run on one host; none needs gunicorn's control socket.
         "control_socket_disable": True,
     }
-    _Gunicorn(settings, options).run()
