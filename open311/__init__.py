@@ -24,7 +24,7 @@ from .limits import install_limits
 from .logs import install_redaction
 from .origin import install_origin
 from .startup import build_parts
-from .wsgi_fixes import ChunkedBodyLimit, MergeSlashes
+from .wsgi_fixes import MergeSlashes, install_chunked_body_limit
 
 DEMO_CONFIG = Path(__file__).parent / "demo" / "config.yaml"
 # `open311 demo --region NAME`: a whole region's towns behind one front door.
@@ -119,6 +119,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     staff_web.install(app)
     register_error_handlers(app)
     install_origin(app)
+    install_chunked_body_limit(app)  # after install_media's hook, before any reads a body
     install_input_guard(app, API_PREFIX)
     install_request_metrics(app)
     install_limits(app, catalog)
@@ -127,7 +128,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     CORS(app, resources={r"/*": {"origins": "*"}}, send_wildcard=True, supports_credentials=False)
 
     hops = int(settings.get("PROXY_HOPS") or os.environ.get("OPEN311_PROXY_HOPS") or 0)
-    wsgi: Any = ChunkedBodyLimit(MergeSlashes(app.wsgi_app), app.config["MAX_CONTENT_LENGTH"])
+    wsgi: Any = MergeSlashes(app.wsgi_app)
     if hops:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

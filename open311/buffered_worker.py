@@ -12,8 +12,10 @@ as under sync (threads=1 is the default, so the app code sees what sync gave it)
 Bounds: `worker_connections` connections per worker; a request must arrive within
 REQUEST_DEADLINE seconds, with no pause longer than IDLE_DEADLINE (a kept-alive connection
 gets gunicorn's `keepalive` for the first byte of its next request); at most
-BUFFER_CAP bytes are held per request (a larger one is handed over as it is, and the app
-refuses it by its size limit). A thread writing an answer to a client that does not read
+BUFFER_CAP bytes are held per request: a larger one (only a POST with photos may be) is
+handed over as it is, and the thread reading the rest gives up after a pause of
+IDLE_DEADLINE (a client trickling such a body can still hold a thread: nginx in front
+buffers those too). A thread writing an answer to a client that does not read
 gives up after SEND_DEADLINE. Plain HTTP/1.x only: with gunicorn's own TLS or HTTP/2 the
 connection is served as gthread serves it (neither is used: TLS ends at nginx).
 
@@ -190,9 +192,12 @@ class BufferedWorker(ThreadWorker):
                 raise
             return
         self.nr_conns += 1
-        # A thread writing to a client that never reads gives up (EAGAIN) after this.
-        timeval = struct.pack("ll", int(SEND_DEADLINE), 0)
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+        # A thread writing to a client that never reads gives up (EAGAIN) after this; one
+        # reading the rest of a body over BUFFER_CAP, after a pause of IDLE_DEADLINE.
+        sending = struct.pack("ll", int(SEND_DEADLINE), 0)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, sending)
+        receiving = struct.pack("ll", int(IDLE_DEADLINE), 0)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, receiving)
         conn = TConn(self.cfg, client, address, listener.getsockname())
         self._read_next(conn, b"", first_byte_within=IDLE_DEADLINE)
 

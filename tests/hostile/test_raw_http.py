@@ -143,6 +143,43 @@ def test_a_chunked_body_under_the_limit_arrives_whole(served: Served, fmt: str) 
 
 CHUNKED = "Transfer-Encoding: chunked"
 HEADERS = "".join(f"X-{i}: y\r\n" for i in range(120))
+
+
+def test_a_chunked_photo_gets_the_room_photos_get(served: Served) -> None:
+    """A POST with photos may be larger than 2 MiB (docs/api.md, media): chunked too."""
+    import io
+    import random
+
+    from PIL import Image
+
+    rng = random.Random(8)
+    image = Image.frombytes("RGB", (1600, 1300), rng.randbytes(1600 * 1300 * 3))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=95)
+    photo = out.getvalue()
+    assert LIMIT < len(photo) < 4 * 1024 * 1024, len(photo)
+    boundary = "b0undary"
+    fields = {"api_key": served.key, "service_code": "POTHOLE", "lat": "41.3083",
+              "long": "-72.9279", "attribute[DEPTH_CM]": "8"}  # fmt: skip
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    )
+    body += (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="media"; filename="big.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + photo
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    payload = chunked_post("/open311/v2/requests.json", body).replace(
+        b"application/x-www-form-urlencoded", f"multipart/form-data; boundary={boundary}".encode()
+    )
+    status, _headers, answer = exchange(served.port, payload)
+    assert status == 200, answer[:300]
+
+
 REFUSED = [
     # (what, the request for a path, the status gunicorn gives)
     ("a broken request line", lambda path: f"GET {path} HTTP/1.1 extra\r\n\r\n", 400),
