@@ -148,6 +148,7 @@ def test_the_configured_endpoint_url_is_used(db_url: str, tmp_path: Path, fmt: s
         app.extensions["open311"].db.dispose()
 
 
+@pytest.mark.server
 def test_a_real_server_names_its_own_address(served: Served) -> None:  # noqa: F811
     """Under gunicorn the fallback is the socket the server listens on."""
     for path in ("/open311/v2/discovery.json", "/discovery.json"):
