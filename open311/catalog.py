@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import phonenumbers
 import yaml
 from marshmallow import ValidationError
 
@@ -140,6 +141,7 @@ class Gateway:
     endpoint_type: str
     changeset: datetime
     rate_limits: dict[str, Any]
+    phone_region: str = "US"
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,11 @@ def _build(source: Path, data: dict[str, Any]) -> Catalog:
             f"{source}: the configuration is not valid:\n  gateway.default_jurisdiction: "
             f"Unknown jurisdiction {default!r}."
         )
+    if g["phone_region"] not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(
+            f"{source}: the configuration is not valid:\n  gateway.phone_region: "
+            f"Unknown region {g['phone_region']!r}."
+        )
     gateway = Gateway(
         contact=g["contact"],
         key_service=g["key_service"],
@@ -302,6 +309,7 @@ def _build(source: Path, data: dict[str, Any]) -> Catalog:
         endpoint_type=g["endpoint_type"],
         changeset=changeset.astimezone(UTC),
         rate_limits=dict(g["rate_limits"]),
+        phone_region=g["phone_region"],
     )
     agencies = {
         a["id"]: Agency(

@@ -277,6 +277,12 @@ class GatewaySchema(_Strict):
     )
     changeset = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=None)
     rate_limits = fields.Nested(RateLimitSchema, load_default=lambda: RateLimitSchema().load({}))
+    # Where a reporter's phone number without a +country code is read as dialled (ISO 3166
+    # alpha-2; the catalogue checks that the phone library knows it).
+    phone_region = fields.String(
+        load_default="US",
+        validate=validate.Regexp(r"^[A-Z]{2}$", error="Two capital letters (ISO 3166), e.g. US."),
+    )
 
 
 class NotificationsSchema(_Strict):

@@ -54,9 +54,10 @@ class _Lenient(Schema):
 
     @pre_load
     def _empty_is_absent(self, data: Any, **_: Any) -> Any:
-        # Spec: "a null parameter should be treated as equivalent to a non-declared one".
+        # Spec: "a null parameter should be treated as equivalent to a non-declared one";
+        # a value of spaces is as empty (a phone of one space satisfied a contact rule).
         if isinstance(data, Mapping):
-            return {k: v for k, v in data.items() if v not in ("", None, [])}
+            return {k: v for k, v in data.items() if not _blank(v)}
         return data
 
 
@@ -67,9 +68,13 @@ def _media_urls() -> fields.Field:
     )
 
 
+def _blank(value: Any) -> bool:
+    return value in (None, [], "") or (isinstance(value, str) and not value.strip())
+
+
 def _personal_input(name: str) -> fields.Field:
-    if name == "email":
-        return fields.Email(validate=validate.Length(max=MAX_LENGTH[name]))
+    # Their shape (a phone number, an e-mail address) is checked where it is normalised for
+    # storage, with the libraries made for it: open311/contact.py `checked_contact`.
     return _text(MAX_LENGTH[name])
 
 

@@ -29,7 +29,7 @@ from schemas.requests import (
 from schemas.staff import StaffReportSchema
 
 from ..audit import record_reads
-from ..contact import ContactRequired, personal_fields_to_keep
+from ..contact import ContactInvalid, ContactRequired, checked_contact, personal_fields_to_keep
 from ..errors import APIError
 from ..keys import Caller
 from ..models import ServiceRequest
@@ -66,6 +66,10 @@ def create(fmt: str) -> Response:
     pairs = items()
     retry_key = idempotency(pairs)
     data = load(_CREATE, flat_params(pairs))
+    try:
+        data = checked_contact(data, gateway().catalog.gateway.phone_region)
+    except ContactInvalid as exc:
+        raise APIError(400, str(exc)) from exc
     if retry_key is not None and (replayed := _replay(who, retry_key, data, fmt)) is not None:
         return replayed
     j = jurisdiction(data.get("jurisdiction_id"), data.get("lat"), data.get("long"))

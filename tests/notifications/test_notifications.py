@@ -11,11 +11,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from open311.catalog import ConfigError, load_catalog
 from open311.db import utcnow
-from open311.models import Delivery, ServiceRequest
+from open311.models import Delivery, ReporterContact, ServiceRequest
 from open311.notifications import build_notifiers, read_stop_token
 from open311.retention import purge_personal_data
 from tests.helpers import parse
@@ -351,7 +351,12 @@ def test_phone_numbers_go_to_the_gateway_as_it_takes_them(typed, sent) -> None:
 def test_a_phone_that_is_no_number_is_not_retried(
     app, client, submit_key, outbox, sms_gateway
 ) -> None:
-    report(client, submit_key, phone="call me", notify="sms")
+    refused = post(client, submit_key, "json", phone="call me", notify="sms")
+    assert refused.status_code == 400 and b"phone" in refused.data  # open311/contact.py
+    report(client, submit_key, phone=PHONE, notify="sms")
+    # A contact kept from before the gateway checked phone numbers.
+    with app.extensions["open311"].db.write() as session, session.begin():
+        session.execute(update(ReporterContact).values(phone="call me"))
     outbox.drain()
     assert sms_gateway.calls == 0
     [row] = notifications(app)

@@ -29,6 +29,8 @@ PERSONAL = {
     "device_id": DEVICE,
     "account_id": ACCOUNT,
 }
+# The personal values as the gateway stores them: the phone in E.164 (open311/contact.py).
+STORED = {**PERSONAL, "phone": "+12035550199"}
 # Descriptions and staff notes of private reports: as secret as the reporter's name.
 PRIVATE_NEIGHBOUR = "Tuba-at-3am-Marrowby in unit 12B"
 PRIVATE_LEASE = "Unlisted-occupant-Fennimore since March"

@@ -16,7 +16,7 @@ from open311.models import ServiceRequest
 from tests.conftest import make_key
 from tests.helpers import parse
 
-from .common import API, PERSONAL, created
+from .common import API, PERSONAL, STORED, created
 from .test_contact_rules import contacts
 
 
@@ -79,7 +79,7 @@ def test_purge_erases_only_contacts_of_reports_closed_before_the_window(
     assert out.startswith("erased personal data from 2 reports"), out
     after = contacts(app)
     assert set(after) == {recent_closed, old_open, untouched}
-    assert all(after[rid] == PERSONAL for rid in after)
+    assert all(after[rid] == STORED for rid in after)
     # The public record is exactly as it was.
     for rid, body in public_before.items():
         assert client.get(f"{API}/requests/{rid}.json").data == body

@@ -18,7 +18,7 @@ from open311.models import AuditEntry
 from tests.conftest import make_key
 from tests.helpers import parse
 
-from .common import API, EMAIL, PERSONAL, PRIVATE_LEASE, PRIVATE_NEIGHBOUR
+from .common import API, EMAIL, PERSONAL, PRIVATE_LEASE, PRIVATE_NEIGHBOUR, STORED
 from .conftest import Scenario
 
 
@@ -65,7 +65,7 @@ def test_housing_staff_see_their_private_reports_and_reporters(
     # authority's business.
     assert all("reporter" not in extended[rid] for rid in s.public_ids)
     [one] = parse(get(client, f"requests/{s.private_ids[0]}.{fmt}", key, extensions="true"), fmt)
-    assert one["reporter"]["phone"] == PERSONAL["phone"]
+    assert one["reporter"]["phone"] == STORED["phone"]
 
 
 def test_another_agencys_staff_see_only_the_public_record_and_their_own_reporters(
