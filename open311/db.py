@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
+import select
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, DateTime, Engine, create_engine, event
 from sqlalchemy.engine import URL, CursorResult, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -95,14 +102,37 @@ def make_engine(url: str, application_name: str = "open311") -> Engine:
         connect_args["connect_timeout"] = 5
     if "application_name" not in parsed.query:
         connect_args["application_name"] = application_name
-    return create_engine(
+    engine = create_engine(
         parsed,
-        pool_pre_ping=True,
         pool_size=5,
         max_overflow=10,
         hide_parameters=True,
         connect_args=connect_args,
     )
+    event.listen(engine, "connect", _fresh)
+    event.listen(engine, "checkout", _alive)
+    return engine
+
+
+def _fresh(_dbapi_connection: Any, record: Any) -> None:
+    record.info["fresh"] = True
+
+
+def _alive(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """A pooled PostgreSQL connection is checked before each use without a round trip
+    (pool_pre_ping's SELECT was a fifth of a GET by id): an idle connection has nothing
+    to read unless the server closed it (a restart, a fail-over, pg_terminate_backend,
+    an idle timeout) or sent a rare asynchronous message. Either way the pool drops it
+    and connects again (DisconnectionError). A connection just made is not checked: what
+    its handshake left unread is not a sign of anything."""
+    if record.info.pop("fresh", False):
+        return
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError) as exc:  # closed already: no descriptor left
+        raise DisconnectionError() from exc
+    if readable:
+        raise DisconnectionError()
 
 
 def database_unavailable(exc: BaseException) -> bool:

@@ -88,7 +88,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(SQLAlchemyError)
     def _database_error(exc: SQLAlchemyError) -> Response:
-        # The pool reconnects by itself (pre-ping, invalidation on disconnect), so the
+        # The pool reconnects by itself (db._alive, invalidation on disconnect), so the
         # first request after the database is back succeeds: nothing to reset here.
         if database_unavailable(exc):
             first_line = (str(exc).splitlines() or [type(exc).__name__])[0]

@@ -437,22 +437,27 @@ def find_requests(session: Session, q: RequestQuery) -> list[ServiceRequest]:
     return list(session.scalars(_listing(select(ServiceRequest), q)))
 
 
-def find_public_answers(session: Session, q: RequestQuery, fmt: str) -> list[str] | None:
+def find_public_answers(
+    session: Session | Connection, q: RequestQuery, fmt: str
+) -> list[str] | None:
     """The stored public answer of each report the query lists, in its order; the rows
-    without one (written outside the ORM) are rendered here by the same schema. None when
+    without one (an import, older rows) are rendered here by the same schema. None when
     the page holds a private report (its filer sees it reduced): the caller must then
-    answer row by row."""
+    answer row by row. Core only, so a connection will do (Database.one_statement)."""
     column = ServiceRequest.public_xml if fmt == "xml" else ServiceRequest.public_json
     columns = cast(Select[Any], select(ServiceRequest.id, column, ServiceRequest.private))
     found: list[Any] = list(session.execute(_listing(columns, q)).all())
     if any(private for _, _, private in found):
         return None
     missing = [rid for rid, piece, _ in found if piece is None]
-    made: dict[int, str] = {}
-    if missing:
-        rows = session.scalars(select(ServiceRequest).where(ServiceRequest.id.in_(missing)))
-        made = {row.id: rendered(row)[column.key] for row in rows}
+    made = _rendered_by_id(session, missing, column.key) if missing else {}
     return [piece if piece is not None else made[rid] for rid, piece, _ in found]
+
+
+def _rendered_by_id(session: Session | Connection, ids: list[int], column: str) -> dict[int, str]:
+    """Rows without a stored answer, rendered from their columns (fragments.rendered)."""
+    rows = session.execute(select(_REQUEST).where(_REQUEST.c.id.in_(ids))).mappings()
+    return {row["id"]: rendered(dict(row))[column] for row in rows}
 
 
 def public_views(session: Session, q: RequestQuery, batch: int = 500) -> Iterator[dict[str, Any]]:
@@ -576,19 +581,32 @@ def get_request(
 
 
 def get_public_answer(
-    session: Session, public_id: str, fmt: str, *, jurisdiction_id: str | None = None
+    session: Session | Connection, public_id: str, fmt: str, *, jurisdiction_id: str | None = None
 ) -> str | None:
     """The stored public answer of one report listed to anyone (rendered if it has none)."""
-    column = ServiceRequest.public_xml if fmt == "xml" else ServiceRequest.public_json
-    stmt = select(ServiceRequest.id, column).where(ServiceRequest.public_id == public_id, listed())
-    if jurisdiction_id:
-        stmt = stmt.where(ServiceRequest.jurisdiction_id == jurisdiction_id)
-    found = session.execute(stmt).first()
+    column = "public_xml" if fmt == "xml" else "public_json"
+    stmt = _ONE_PUBLIC[(column, bool(jurisdiction_id))]
+    found = session.execute(stmt, {"public_id": public_id, "jurisdiction": jurisdiction_id}).first()
     if found is None or found[1] is not None:
         return None if found is None else found[1]
-    row = session.get(ServiceRequest, found[0])
-    assert row is not None
-    return rendered(row)[column.key]
+    return _rendered_by_id(session, [found[0]], column)[found[0]]
+
+
+def _one_public(column: str, in_jurisdiction: bool) -> Select[Any]:
+    stmt = select(ServiceRequest.id, getattr(ServiceRequest, column)).where(
+        ServiceRequest.public_id == bindparam("public_id"), listed()
+    )
+    if in_jurisdiction:
+        stmt = stmt.where(ServiceRequest.jurisdiction_id == bindparam("jurisdiction"))
+    return stmt
+
+
+# Every GET requests/{id} runs one of these: built once, not per request.
+_ONE_PUBLIC = {
+    (column, scoped): _one_public(column, scoped)
+    for column in ("public_json", "public_xml")
+    for scoped in (False, True)
+}
 
 
 def get_by_token(session: Session, token: str) -> ServiceRequest | None:

@@ -220,8 +220,8 @@ def query(fmt: str) -> Response:
     q = listing_query(params)
     who = _apply_caller(q)
     if _public_view(who, params):
-        with gateway().db.read() as session:
-            pieces = find_public_answers(session, q, fmt)
+        with gateway().db.one_statement() as conn:
+            pieces = find_public_answers(conn, q, fmt)
         if pieces is not None:
             return answer(assemble(pieces, "service_requests", fmt), fmt)
     with gateway().db.read() as session:
@@ -299,8 +299,8 @@ def one(service_request_id: str, fmt: str) -> Response:
     q = RequestQuery(jurisdiction_id="")
     who = _apply_caller(q)
     if who is None and not params.get("extensions"):
-        with gateway().db.read() as session:
-            piece = get_public_answer(session, service_request_id, fmt, jurisdiction_id=given)
+        with gateway().db.one_statement() as conn:
+            piece = get_public_answer(conn, service_request_id, fmt, jurisdiction_id=given)
         if piece is None:
             raise APIError(404, "No service request with that service_request_id.")
         return answer(assemble([piece], "service_requests", fmt), fmt)
