@@ -8,9 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from open311.models import ServiceRequest
 from tests.conftest import make_key
 from tests.privacy.common import created, deliver_all
+from tests.staff.conftest import csrf_token, make_staff, sign_in
 
 from .conftest import API, Unchanged, push, refused
 
@@ -123,3 +126,19 @@ def test_an_impossible_date_in_a_webhook_push_is_a_400(app: Any, client: Any, fm
             ],
         )
         refused(response, fmt, 400, "updated_datetime")
+
+
+def test_an_impossible_expected_date_on_the_staff_page_is_not_saved(app: Any, client: Any) -> None:
+    """The staff page's date field (a date, no time) has the same range; a refused form is
+    answered on the page (a message, no change)."""
+    email = "ana@housing.example"
+    assert sign_in(client, email, make_staff(app, email)).status_code == 302
+    rid = created(client, make_key(app, "resident-app"), "LEASE_VIOLATION")["service_request_id"]
+    token = csrf_token(client, "/staff/queue")
+    with Unchanged(app):
+        for day in ("9999-12-31", "0001-01-01"):
+            form = {"status": "closed", "expected_date": day, "csrf_token": token}
+            assert client.post(f"/staff/requests/{rid}/status", data=form).status_code == 302
+    with app.extensions["open311"].db.read() as session:
+        row = session.scalars(select(ServiceRequest).where(ServiceRequest.public_id == rid)).one()
+    assert row.status == "open" and row.expected_datetime is None
