@@ -56,8 +56,11 @@ from .media import photo_url, photos_from_request
 from .params import caller, gateway, idempotency, items, jurisdiction, load, required_caller
 
 bp = Blueprint("requests", __name__)
-# Built once: a schema costs more to build than to load one report with.
+# Built once: a schema costs more to build than to load one report or query with.
 _CREATE = CreateRequestSchema()
+_QUERY = RequestQuerySchema()
+_ONE_QUERY = RequestQuerySchema(only=("jurisdiction_id", "extensions"))
+_TOKEN_QUERY = RequestQuerySchema(only=("jurisdiction_id",))
 
 
 @bp.post("/requests.<any(json, xml):fmt>")
@@ -216,7 +219,7 @@ def _audit(who: Caller | None, ids: list[str], action: str) -> None:
 
 @bp.get("/requests.<any(json, xml):fmt>")
 def query(fmt: str) -> Response:
-    params = load(RequestQuerySchema(), dict(items()))
+    params = load(_QUERY, dict(items()))
     q = listing_query(params)
     who = _apply_caller(q)
     if _public_view(who, params):
@@ -292,7 +295,7 @@ def _apply_caller(q: RequestQuery) -> Caller | None:
 
 @bp.get("/requests/<path:service_request_id>.<any(json, xml):fmt>")
 def one(service_request_id: str, fmt: str) -> Response:
-    params = load(RequestQuerySchema(only=("jurisdiction_id", "extensions")), dict(items()))
+    params = load(_ONE_QUERY, dict(items()))
     given = params.get("jurisdiction_id")
     if given:
         jurisdiction(given)
@@ -321,9 +324,7 @@ def one(service_request_id: str, fmt: str) -> Response:
 
 @bp.get("/tokens/<path:token>.<any(json, xml):fmt>")
 def token(token: str, fmt: str) -> Response:
-    given = load(RequestQuerySchema(only=("jurisdiction_id",)), dict(items())).get(
-        "jurisdiction_id"
-    )
+    given = load(_TOKEN_QUERY, dict(items())).get("jurisdiction_id")
     if given:
         jurisdiction(given)
     with gateway().db.read() as session:
