@@ -51,11 +51,12 @@ class SqliteDatabases:
 class PostgresDatabases:
     label = "postgresql"
 
-    def __init__(self, admin_url: str) -> None:
+    def __init__(self, admin_url: str, keep: bool = False) -> None:
         self.admin_url = admin_url
+        self.keep = keep
 
     def fresh(self, name: str) -> AbstractContextManager[str]:
-        return throwaway_database(self.admin_url, name)
+        return throwaway_database(self.admin_url, name, keep=self.keep)
 
     def copy(self, url: str, name: str) -> AbstractContextManager[str]:
         template = make_url(url).database

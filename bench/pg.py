@@ -32,8 +32,11 @@ def find_server() -> tuple[str, str] | None:
 
 
 @contextmanager
-def throwaway_database(admin_url: str, label: str, template: str | None = None) -> Iterator[str]:
-    """A new database (a copy of `template` when given), dropped on the way out."""
+def throwaway_database(
+    admin_url: str, label: str, template: str | None = None, keep: bool = False
+) -> Iterator[str]:
+    """A new database (a copy of `template` when given), dropped on the way out unless
+    `keep` (then the caller drops it: `make bench --keep` prints its name)."""
     name = f"bench_{label}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -43,14 +46,16 @@ def throwaway_database(admin_url: str, label: str, template: str | None = None) 
     try:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            # A worker that outlived its run must not keep the database from being dropped.
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        if not keep:
+            with admin.connect() as conn:
+                # A worker that outlived its run must not keep the database from being
+                # dropped.
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": name},
+                )
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()

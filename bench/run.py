@@ -10,6 +10,8 @@ Settings (environment, or the options of the same name):
   BENCH_THREADS=1            wrk's threads
   BENCH_WORKER_CLASS=sync    the gunicorn workers of both servers (sync, as the issue
                              measures; buffered is open311 serve's default)
+  BENCH_KEEP=FOLDER          keep the databases for profiling afterwards (SQLite files in
+                             FOLDER; PostgreSQL ones not dropped: drop them yourself)
   OPEN311_BENCH_DATABASE_URL a PostgreSQL server to create the bench's databases on
                              (default postgresql://postgres@127.0.0.1:5432/test); each is
                              CREATE DATABASE bench_…, dropped at the end
@@ -29,6 +31,8 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from open311.db import display_url
 
 from . import http_bench, outbox_bench, routing_bench
 from .databases import Databases, PostgresDatabases, SqliteDatabases
@@ -71,6 +75,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="also run the earlier sections: routing, outbox (comma-separated)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="folder for the results")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=Path(env("BENCH_KEEP")) if env("BENCH_KEEP") else None,
+        metavar="FOLDER",
+        help="keep the databases for profiling: SQLite files in FOLDER, PostgreSQL ones "
+        "not dropped (their names are printed; drop them yourself)",
+    )
     return parser.parse_args(argv)
 
 
@@ -110,9 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     _say(f"PostgreSQL: {postgres[1] if postgres else 'not available, SQLite only'}")
     with tempfile.TemporaryDirectory(prefix="open311-bench-") as scratch:
         folder = Path(scratch)
-        databases: list[Databases] = [] if args.no_sqlite else [SqliteDatabases(folder)]
+        kept = args.keep or folder
+        kept.mkdir(parents=True, exist_ok=True)
+        databases: list[Databases] = [] if args.no_sqlite else [SqliteDatabases(kept)]
         if postgres:
-            databases.append(PostgresDatabases(postgres[0]))
+            databases.append(PostgresDatabases(postgres[0], keep=args.keep is not None))
         for dbs in databases:
             for size in sizes:
                 _say(f"{dbs.label}, {size:,} reports")
@@ -128,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     continue
                 run["database"] = dbs.label
+                if args.keep:
+                    _say(f"kept {dbs.label} at {size:,}: {display_url(url)}")
                 results["runs"].append(run)
                 for found in run["scenarios"].values():
                     for side in ("gateway", "ceiling"):
