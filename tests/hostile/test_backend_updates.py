@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from adapters.base import Adapter, Receipt, Reference, Ticket, Update
 from open311.db import utcnow
-from open311.models import Delivery, RequestUpdate
+from open311.migrate import downgrade, upgrade
+from open311.models import Delivery, RequestUpdate, ServiceRequest
 from open311.sync import sync_destination
 from open311.updates import CLOCK_SKEW, CUT_MARKER, MAX_NOTES
 from schemas.datetimes import parse_w3c
@@ -161,3 +162,48 @@ def test_a_change_within_the_clock_skew_keeps_its_time(app: Any, client: Any, fm
     soon = utcnow() + timedelta(minutes=2)
     assert _sync(app, [Update(backend_id=backend_id, status="open", updated_datetime=soon)]) == 1
     assert parse_w3c(_public(client, rid, fmt)["updated_datetime"]) == soon
+
+
+def test_records_pinned_before_the_upgrade_are_brought_into_line(
+    app: Any, client: Any, fmt: str, db_url: str
+) -> None:
+    """Migration 0009: what the older code stored (a change dated 2099 that pins the report,
+    3 MB of notes, the public answers rendered from them) is bounded by the upgrade."""
+    rid, _ = _pothole(app, client)
+    gw = app.extensions["open311"]
+    gw.db.dispose()
+    downgrade(db_url, "0008")
+    pinned = datetime(2099, 1, 1)
+    with gw.db.write() as session, session.begin():
+        report_id = session.scalar(select(ServiceRequest.id).where(ServiceRequest.public_id == rid))
+        session.execute(
+            update(ServiceRequest.__table__)
+            .where(ServiceRequest.__table__.c.id == report_id)
+            .values(
+                status="closed",
+                status_notes=HUGE,
+                updated_datetime=pinned,
+                public_json='{"stale": true}',
+                public_xml="<request><stale/></request>",
+            )
+        )
+        session.execute(
+            update(RequestUpdate.__table__)
+            .where(RequestUpdate.__table__.c.request_id == report_id)
+            .values(status_notes=HUGE, updated_datetime=pinned)
+        )
+    gw.db.dispose()
+    upgrade(db_url)
+    record = _public(client, rid, fmt)
+    _assert_cut(record["status_notes"])
+    assert parse_w3c(record["updated_datetime"]) <= utcnow()
+    staff = make_key(app, "works-clerk", "staff", WEBHOOK_AGENCY)
+    staff_post(client, staff, f"{rid}/status", status="open", status_notes="Reopened by staff")
+    record = _public(client, rid, fmt)
+    assert (record["status"], record["status_notes"]) == ("open", "Reopened by staff")
+    with gw.db.read() as session:
+        history = session.execute(
+            select(RequestUpdate.updated_datetime, RequestUpdate.status_notes)
+        ).all()
+    assert all(when <= utcnow() for when, _ in history)
+    assert all(len(notes or "") <= MAX_NOTES for _, notes in history)
