@@ -399,6 +399,8 @@ def widen_for(q: RequestQuery, who: Caller | None) -> None:
         q.private_agency = who.agency
 
 
+# Neither clause has parameters: built once (every listing and feed query uses them).
+@functools.cache
 def _followable() -> Any:
     """Not blackbox (its app was answered with no id, so none is handed out later), and
     not a batch report whose token has not resolved yet (its id would reach readers
@@ -412,6 +414,7 @@ def _followable() -> Any:
     )
 
 
+@functools.cache
 def listed() -> Any:
     """What may be listed under its id to anyone: public and followable."""
     return and_(ServiceRequest.private.is_(False), _followable())
