@@ -111,8 +111,9 @@ def install_limits(app: Flask, catalog: Catalog) -> Limiter | None:
             raise TypeError(f"{endpoint}: a coroutine view cannot be rate limited here")
         if endpoint == "staff_web.sign_in":
             app.view_functions[endpoint] = sign_in(read(view))
-        elif endpoint in ("requests.create", "updates.post"):
-            # An app's updates and its reports share one submit budget per key and address.
+        elif endpoint in ("requests.create", "updates.post", "web.report_send"):
+            # An app's updates and its reports share one submit budget per key and address
+            # (the resident form without JavaScript creates through the API's own view).
             app.view_functions[endpoint] = submit_by_key(submit_by_address(view))
         elif endpoint.startswith(("staff.", "staff_web.")):
             app.view_functions[endpoint] = staff_by_key(staff_by_address(read(view)))

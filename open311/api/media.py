@@ -45,7 +45,10 @@ def install_media(app: Flask) -> None:
     @app.before_request
     def _room_for_photos() -> None:
         # Photos need more room than the 2 MB of form fields every other request gets.
-        if request.endpoint == "requests.create" and request.mimetype == "multipart/form-data":
+        if (
+            request.endpoint in ("requests.create", "web.report_send")
+            and request.mimetype == "multipart/form-data"
+        ):
             request.max_content_length = limits.max_files * limits.max_bytes + 1024 * 1024
 
 

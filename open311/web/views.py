@@ -10,7 +10,9 @@ from flask_babel import format_datetime, gettext
 from schemas.datetimes import parse_w3c
 from schemas.output import ExtendedRequestSchema
 
+from ..api.requests import create as create_request
 from ..catalog import Catalog, Service
+from ..errors import APIError
 from ..gateway import Gateway
 from ..notifications import offered
 from ..store import get_by_token, get_request, history_for, token_resolved
@@ -72,18 +74,65 @@ def _service(jurisdiction_id: str, code: str) -> Service:
 
 
 @bp.get("/report/<jurisdiction_id>/<code>")
-def report_form(jurisdiction_id: str, code: str) -> str:
+def report_form(
+    jurisdiction_id: str,
+    code: str,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> str:
     service = _service(jurisdiction_id, code)
     return render_template(
         "web/report_form.html",
         service=service,
         jurisdiction=_catalog().jurisdictions[jurisdiction_id],
-        errors={},
-        values={},
+        errors=errors or {},
+        values=values or {},
         front_key=front_key(current_app),
         # The "send me updates" box shows only for the channels this gateway sends on.
         channels=offered(_catalog().notifications, service),
     )
+
+
+@bp.post("/report/<jurisdiction_id>/<code>")
+def report_send(jurisdiction_id: str, code: str) -> Any:
+    """The form without JavaScript (an old phone, a script blocked) posts here: the very
+    create of the API (the form carries the front's key), then the tracking page, or the
+    form again with the API's errors and what was typed."""
+    _service(jurisdiction_id, code)
+    try:
+        answer = create_request("json")
+    except APIError as exc:
+        errors = {f"error-{i}": description for i, (_, description) in enumerate(exc.errors)}
+        values = {k: v for k, v in request.form.items() if k in KEPT_ON_ERROR}
+        return report_form(jurisdiction_id, code, errors, values), exc.status
+    return redirect(_after_sending(answer.get_json()[0]), code=303)
+
+
+# What the form shows again after a refusal (files cannot be; the key is the page's own).
+KEPT_ON_ERROR = (
+    "description",
+    "address_string",
+    "lat",
+    "long",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+)
+
+
+def _after_sending(created: dict[str, Any]) -> str:
+    """The tracking page of a new report; a blackbox service hands out no number, so its
+    residents get a page that says it was received and nothing more."""
+    number = created.get("service_request_id") or created.get("token")
+    if not number:
+        return url_for("web.received")
+    return url_for("web.track", number=number, new=1)
+
+
+@bp.get("/received")
+def received() -> str:
+    return render_template("web/received.html")
 
 
 @bp.get("/track")

@@ -4,7 +4,8 @@
   served by a threaded werkzeug server on 127.0.0.1; yields its base URL.
 - `browser` (tests/support/browser.py, one for the whole run): headless Chromium.
 - `phone`: a fresh browser context at 390×844 (touch, mobile) and its page; `desktop` the
-  same at 1280×900. Each test gets its own cookies and storage.
+  same at 1280×900; `phone_without_javascript` the phone with scripts off. Each test gets
+  its own cookies and storage.
 - `axe_violations(page)`: runs the vendored axe-core (tests/pages/axe.min.js, see
   VENDORED.md) on the page and returns the serious and critical violations.
 - `screenshot(page, name)`: saves docs/screenshots/NAME.png (the README's pictures).
@@ -35,8 +36,11 @@ def live_server(app: Any) -> Iterator[str]:
         yield url
 
 
-def _page(browser: Any, viewport: dict[str, int], mobile: bool) -> Iterator[Any]:
+def _page(
+    browser: Any, viewport: dict[str, int], mobile: bool, javascript: bool = True
+) -> Iterator[Any]:
     context = browser.new_context(
+        java_script_enabled=javascript,
         viewport=viewport,
         is_mobile=mobile,
         has_touch=mobile,
@@ -57,6 +61,12 @@ def _page(browser: Any, viewport: dict[str, int], mobile: bool) -> Iterator[Any]
 @pytest.fixture
 def phone(browser: Any) -> Iterator[Any]:
     yield from _page(browser, PHONE, mobile=True)
+
+
+@pytest.fixture
+def phone_without_javascript(browser: Any) -> Iterator[Any]:
+    """An old phone, or one with scripts blocked: the pages must still work."""
+    yield from _page(browser, PHONE, mobile=True, javascript=False)
 
 
 @pytest.fixture

@@ -114,7 +114,9 @@
         return chain.then(function () {
           return send(item).then(function (outcome) {
             return dropReport(item.key).then(function () {
-              if (outcome.ok) {
+              if (outcome.ok && !outcome.number) {
+                say(texts.sentReceived);
+              } else if (outcome.ok) {
                 say(texts.sent, { href: item.track.replace("NUMBER", encodeURIComponent(outcome.number)), text: outcome.number });
               } else {
                 say(texts.refused + " " + outcome.errors.join(" "));
@@ -187,7 +189,7 @@
   var button = $("button[type=submit]", form);
   form.addEventListener("submit", function (event) {
     event.preventDefault();
-    var entries = [["api_key", form.dataset.key]];
+    var entries = [];  /* the form holds the front's api_key */
     new FormData(form).forEach(function (value, name) {
       if (value instanceof File) {
         if (value.size) { entries.push([name, value, value.name]); }
@@ -195,7 +197,7 @@
         entries.push([name, value]);
       }
     });
-    var item = { key: newKey(), api: form.dataset.api, track: form.dataset.track, entries: entries, at: Date.now() };
+    var item = { key: newKey(), api: form.dataset.api, track: form.dataset.track, received: form.dataset.received, entries: entries, at: Date.now() };
     function keep() {
       return saveReport(item).then(function () {
         form.reset();
@@ -210,7 +212,8 @@
     var attempt = navigator.onLine ? send(item) : Promise.reject(new Error("offline"));
     attempt.then(function (outcome) {
       if (outcome.ok) {
-        window.location.assign(item.track.replace("NUMBER", encodeURIComponent(outcome.number)) + "?new=1");
+        /* A blackbox service answers no number: its page only says the report was received. */
+        window.location.assign(outcome.number ? item.track.replace("NUMBER", encodeURIComponent(outcome.number)) + "?new=1" : item.received);
       } else {
         showErrors(outcome.errors);
       }
