@@ -140,8 +140,11 @@ def test_backend_down_during_a_burst_then_back(app, backend):
     assert done, {d.state for d in rows}
     assert len(rows) == total and len(counts) == total
     assert max(counts.values()) == 1  # refused connections: nothing was received twice
-    # Within one pause length of its return (the target: 120 s after a 120 s outage).
-    assert recovered <= (120 if FULL else policy.pause_cap + 5), recovered
+    # Within one pause length of its return, plus the time to deliver what queued (the
+    # issue's target: 120 s after a 120 s outage). The scaled run allows 10 s for its 200
+    # rows: on a loaded 2-core machine they took up to 6 s; a pause that escalated per
+    # row, as before the fix, would be minutes.
+    assert recovered <= (120 if FULL else policy.pause_cap + 10), recovered
 
 
 def two_backend_config(tmp_path: Path) -> Path:
