@@ -25,7 +25,7 @@ run: $(STAMP)
 COVERAGE := --cov=open311 --cov=adapters --cov=schemas --cov-branch --cov-report=term:skip-covered
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(COVERAGE)
+	$(BIN)/python -m pytest -q --durations=15 $(COVERAGE)
 
 CODE := open311 adapters schemas tests bench
 
