@@ -53,7 +53,7 @@ soak: $(STAMP)
 	$(BIN)/python -m bench.soak
 
 # The long fuzz campaign: schemathesis against openapi.yaml, FUZZ_EXAMPLES cases per
-# operation and mode (300 by default; the suite runs 25), on a fresh SQLite file or on
+# operation and mode (300 by default; the suite runs 12), on a fresh SQLite file or on
 # FUZZ_DATABASE_URL; prints a summary and exits 1 on any failure (docs/security.md).
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz

@@ -16,7 +16,7 @@ from open311 import create_app
 from tests.fuzz.campaign import WEBHOOK_AGENCY, WEBHOOK_SECRET, run_campaign
 from tests.support.openapi_shapes import demo_config_copy, load_spec
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 
 
 @pytest.fixture
