@@ -43,7 +43,7 @@ from .catalog import Catalog, ConfigError, Service
 from .db import Database, utcnow
 from .models import Delivery, ServiceRequest
 from .routing import Destination, OutsideEveryJurisdiction, OutsideServiceArea, Router
-from .store import private_id, reserve_numbers
+from .store import private_id, reported_columns, reserve_numbers
 
 BATCH = 1000
 _SOURCE_KEY_LENGTH = 200  # service_request.source_key
@@ -330,20 +330,12 @@ class _Reader:
             destinations = self.router.route(service, data.get("lat"), data.get("long"), {})
         except OutsideServiceArea:
             raise _Skip(f"outside the area of {service.code} ({service.jurisdiction})") from None
-        media = list(data.get("media_url") or [])
         fields = {
             "status": status,
             "status_notes": notes,
-            "description": data.get("description"),
             "requested_datetime": requested,
             "updated_datetime": updated,
-            "address": data.get("address_string"),
-            "address_id": data.get("address_id"),
-            "zipcode": data.get("zipcode"),
-            "lat": data.get("lat"),
-            "long": data.get("long"),
-            "media_url": media[0] if media else None,
-            "media_urls": media,
+            **reported_columns(data),
         }
         return _Row(line, key, service, fields, destinations)
 

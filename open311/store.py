@@ -118,11 +118,27 @@ def create_request(session: Session, report: NewReport) -> Created:
     return Created(request_id, public_id, row["token"], row["service_notice"])
 
 
+def reported_columns(data: dict[str, Any]) -> dict[str, Any]:
+    """The service_request columns of what a reporter said, from CreateRequestSchema's
+    fields (a POST, a row of `open311 import`): the address under its column's name, the
+    first of the media URLs as the standard's one `media_url`."""
+    media = list(data.get("media_url") or [])
+    return {
+        "description": data.get("description"),
+        "address": data.get("address_string"),
+        "address_id": data.get("address_id"),
+        "zipcode": data.get("zipcode"),
+        "lat": data.get("lat"),
+        "long": data.get("long"),
+        "media_url": media[0] if media else None,
+        "media_urls": media,
+    }
+
+
 def _request_row(report: NewReport, now: datetime, public_id: str) -> dict[str, Any]:
     """The service_request row, its public answer rendered from it once (fragments.py)."""
     service = report.service
     data = report.fields
-    media = list(data.get("media_url") or [])
     row: dict[str, Any] = {
         "public_id": public_id,
         "jurisdiction_id": service.jurisdiction,
@@ -132,19 +148,12 @@ def _request_row(report: NewReport, now: datetime, public_id: str) -> dict[str, 
         "status": "open",
         "detailed_status": None,
         "status_notes": None,
-        "description": data.get("description"),
         "agency_responsible": report.agency_responsible,
         "service_notice": service.service_notice,
         "requested_datetime": now,
         "updated_datetime": now,
         "expected_datetime": None,
-        "address": data.get("address_string"),
-        "address_id": data.get("address_id"),
-        "zipcode": data.get("zipcode"),
-        "lat": data.get("lat"),
-        "long": data.get("long"),
-        "media_url": media[0] if media else None,
-        "media_urls": media,
+        **reported_columns(data),
         "attributes": report.attributes,
         "api_key_id": report.api_key_id,
         "service_type": service.type,
