@@ -70,7 +70,10 @@ def install_origin(app: Flask) -> None:
 
     @app.after_request
     def _location(response: Response) -> Response:
-        location = response.headers.get("Location")
+        # getlist, not get: werkzeug's get raises and catches an exception when the
+        # header is absent, which it is on nearly every answer.
+        found = response.headers.getlist("Location")
+        location = found[0] if found else None
         if location and location.startswith(request.host_url):
             ours = external("/" + location[len(request.host_url) :])
             response.headers["Location"] = ours
