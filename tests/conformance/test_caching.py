@@ -3,6 +3,7 @@ ETag and 304, `public` only for what every caller gets, `private` once a key is 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -25,6 +26,26 @@ def test_public_answers_carry_an_etag_and_answer_304(client: Any, fmt: str, path
     assert again.status_code == 304 and again.data == b""
     other = client.get(api(path.format(fmt=fmt)), headers={"If-None-Match": '"something-else"'})
     assert other.status_code == 200 and other.data == first.data
+
+
+def test_other_conditional_headers_still_go_through_werkzeug(client: Any, fmt: str) -> None:
+    """The hook answers a plain GET itself (Date, Content-Length) and hands any request
+    with a conditional header to werkzeug: If-Modified-Since, If-Match, Range."""
+    plain = client.get(api(f"services.{fmt}"))
+    assert plain.headers["Date"] and plain.headers["Content-Length"] == str(len(plain.data))
+    etag = plain.headers["ETag"]
+    assert etag == f'"{hashlib.sha1(plain.data).hexdigest()}"'  # werkzeug's strong ETag
+    for headers, status in (
+        ({"If-Match": etag}, 200),
+        ({"If-Match": '"something-else"'}, 412),
+        ({"If-Modified-Since": "Wed, 21 Oct 2015 07:28:00 GMT"}, 200),
+        ({"Range": "bytes=0-3"}, 200),  # no ranges offered: the whole answer
+    ):
+        again = client.get(api(f"services.{fmt}"), headers=headers)
+        assert again.status_code == status, headers
+        assert again.headers["ETag"] == etag and again.headers["Date"]
+        if status == 200:
+            assert again.data == plain.data
 
 
 def test_a_changed_report_changes_the_etag(
