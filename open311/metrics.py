@@ -99,15 +99,36 @@ def install_request_metrics(app: Flask) -> None:
     def _started() -> None:
         g.open311_started = time.perf_counter()
 
+    # The labelled children, made once per rule (and method and status): a regex
+    # substitution and prometheus_client's labels() lookup on every answer were a
+    # measurable part of a small GET's cost. Both sets are bounded by the URL map.
+    routes: dict[str, str] = {}
+    counters: dict[tuple[str, str, int], Any] = {}
+    timers: dict[str, Any] = {}
+
     @app.after_request
     def _counted(response: Response) -> Response:
         rule = request.url_rule
-        route = _CONVERTER.sub(r"<\1>", rule.rule) if rule is not None else "unmatched"
+        if rule is None:
+            route = "unmatched"
+        else:
+            route = routes.get(rule.rule) or routes.setdefault(
+                rule.rule, _CONVERTER.sub(r"<\1>", rule.rule)
+            )
         method = request.method if request.method in _METHODS else "other"
-        REQUESTS.labels(route, method, str(response.status_code)).inc()
+        status = response.status_code
+        counter = counters.get((route, method, status))
+        if counter is None:
+            counter = counters.setdefault(
+                (route, method, status), REQUESTS.labels(route, method, str(status))
+            )
+        counter.inc()
         started = g.get("open311_started")
         if started is not None:
-            REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
+            timer = timers.get(route)
+            if timer is None:
+                timer = timers.setdefault(route, REQUEST_SECONDS.labels(route))
+            timer.observe(time.perf_counter() - started)
         return response
 
 
