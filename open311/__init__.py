@@ -20,6 +20,7 @@ from .errors import register_error_handlers
 from .gateway import Gateway
 from .i18n import install_babel
 from .input_guard import install_input_guard
+from .lean_flask import GatewayFlask
 from .limits import install_limits
 from .logs import install_redaction
 from .origin import install_origin
@@ -53,7 +54,7 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
     PROXY_HOPS, TESTING. Environment: OPEN311_CONFIG, OPEN311_DATABASE_URL,
     OPEN311_PROXY_HOPS."""
     settings = dict(settings or {})
-    app = Flask(__name__)
+    app = GatewayFlask(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         MAX_FORM_MEMORY_SIZE=512 * 1024,
