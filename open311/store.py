@@ -9,11 +9,13 @@ import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     ARRAY,
     Connection,
+    Float,
+    Integer,
     Select,
     String,
     Table,
@@ -446,7 +448,8 @@ def _visible(stmt: Select[Any], q: RequestQuery) -> Select[Any]:
 
 
 def find_requests(session: Session, q: RequestQuery) -> list[ServiceRequest]:
-    return list(session.scalars(_listing(select(ServiceRequest), q)))
+    stmt, params = _listing("rows", q)
+    return list(session.scalars(stmt, params))
 
 
 def find_public_answers(
@@ -457,8 +460,8 @@ def find_public_answers(
     the page holds a private report (its filer sees it reduced): the caller must then
     answer row by row. Core only, so a connection will do (Database.one_statement)."""
     column = ServiceRequest.public_xml if fmt == "xml" else ServiceRequest.public_json
-    columns = cast(Select[Any], select(ServiceRequest.id, column, ServiceRequest.private))
-    found: list[Any] = list(session.execute(_listing(columns, q)).all())
+    stmt, params = _listing(column.key, q)
+    found: list[Any] = list(session.execute(stmt, params).all())
     if any(private for _, _, private in found):
         return None
     missing = [rid for rid, piece, _ in found if piece is None]
@@ -479,8 +482,8 @@ def public_views(session: Session, q: RequestQuery, batch: int = 500) -> Iterato
     Whoever asks, only what is listed to anyone (exports are open data): the caller's
     widening is dropped here, so a key never adds its private reports."""
     q = replace(q, include_private=False, private_agency=None, own_key_id=None)
-    columns = cast(Select[Any], select(ServiceRequest.id, ServiceRequest.public_json))
-    result = session.execute(_listing(columns, q).execution_options(yield_per=batch))
+    stmt, params = _listing("export", q)
+    result = session.execute(stmt.execution_options(yield_per=batch), params)
     for part in result.partitions():
         missing = [rid for rid, piece in part if piece is None]
         made: dict[int, dict[str, Any]] = {}
@@ -494,45 +497,123 @@ def public_views(session: Session, q: RequestQuery, batch: int = 500) -> Iterato
             yield json.loads(piece) if piece is not None else made[rid]
 
 
-def _listing(stmt: Select[Any], q: RequestQuery) -> Select[Any]:
-    """The filters, order and page of GET requests, on any selection of its columns."""
-    stmt = stmt.where(ServiceRequest.jurisdiction_id == q.jurisdiction_id)
-    stmt = _visible(stmt, q)
+# What each listing reads: the rows (answers built from them), a page's stored answers
+# (with `private`, which sends a page holding one down the row-by-row path), the export's.
+_SELECTIONS: dict[str, Callable[[], Any]] = {
+    "rows": lambda: select(ServiceRequest),
+    "public_json": lambda: select(
+        ServiceRequest.id, ServiceRequest.public_json, ServiceRequest.private
+    ),
+    "public_xml": lambda: select(
+        ServiceRequest.id, ServiceRequest.public_xml, ServiceRequest.private
+    ),
+    "export": lambda: select(ServiceRequest.id, ServiceRequest.public_json),
+}
+
+# The filters of GET requests, each a clause on bound parameters of its own name: a
+# listing's statement depends only on which filters it has (its shape), so the public
+# listings' statements are built once per shape and run with the values (building and
+# hashing the statement was a fifth of a filtered page).
+_FILTERS: dict[str, Callable[[], Any]] = {
+    "jurisdiction": lambda: ServiceRequest.jurisdiction_id == bindparam("jurisdiction"),
+    "ids": lambda: ServiceRequest.public_id.in_(bindparam("ids", expanding=True)),
+    "codes": lambda: ServiceRequest.service_code.in_(bindparam("codes", expanding=True)),
+    "statuses": lambda: ServiceRequest.status.in_(bindparam("statuses", expanding=True)),
+    "agency": lambda: ServiceRequest.agency_responsible == bindparam("agency"),
+    # A box on the indexed lat/long columns first; for a circle, the exact distance.
+    "lat_box": lambda: ServiceRequest.lat.between(bindparam("min_lat"), bindparam("max_lat")),
+    "long_box": lambda: ServiceRequest.long.between(bindparam("min_long"), bindparam("max_long")),
+    "circle": lambda: (
+        distance_to(
+            ServiceRequest.lat,
+            ServiceRequest.long,
+            bindparam("near_lat", type_=Float()),
+            bindparam("near_long", type_=Float()),
+        )
+        <= bindparam("radius", type_=Float())
+    ),
+    "updated_after": lambda: ServiceRequest.updated_datetime >= bindparam("updated_after"),
+    "updated_before": lambda: ServiceRequest.updated_datetime <= bindparam("updated_before"),
+    "start": lambda: ServiceRequest.requested_datetime >= bindparam("start"),
+    "end": lambda: ServiceRequest.requested_datetime <= bindparam("end"),
+}
+
+
+def _listing(selection: str, q: RequestQuery) -> tuple[Select[Any], dict[str, Any]]:
+    """The statement and parameters of GET requests' filters, order and page, reading
+    one of _SELECTIONS. A caller's widening (a key's private reports) holds the key's own
+    values, so those statements are built each time; the public ones are kept."""
+    shape, params = _shape(q)
+    if q.include_private or q.private_agency or q.own_key_id is not None:
+        return _built(selection, shape, visible(q)), params
+    return _public_built(selection, shape), params
+
+
+def _shape(q: RequestQuery) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Which of _FILTERS the query has (with its order and whether it is paged), and the
+    values of their parameters."""
+    filters = ["jurisdiction"]
+    params: dict[str, Any] = {"jurisdiction": q.jurisdiction_id}
+
+    def where(name: str, **values: Any) -> None:
+        filters.append(name)
+        params.update(values)
+
     if q.service_request_ids:
         # Spec: a service_request_id list overrides every other filter.
-        stmt = stmt.where(ServiceRequest.public_id.in_(list(q.service_request_ids)[:MAX_RESULTS]))
+        where("ids", ids=list(q.service_request_ids)[:MAX_RESULTS])
     else:
         if q.service_codes:
-            stmt = stmt.where(ServiceRequest.service_code.in_(list(q.service_codes)))
+            where("codes", codes=list(q.service_codes))
         if q.statuses:
-            stmt = stmt.where(ServiceRequest.status.in_(list(q.statuses)))
+            where("statuses", statuses=list(q.statuses))
         if q.agency_responsible:
-            stmt = stmt.where(ServiceRequest.agency_responsible == q.agency_responsible)
-        stmt = _where_on_map(stmt, q)
+            where("agency", agency=q.agency_responsible)
+        if q.bbox is not None:
+            min_long, min_lat, max_long, max_lat = q.bbox
+            where("lat_box", min_lat=min_lat, max_lat=max_lat)
+            where("long_box", min_long=min_long, max_long=max_long)
+        elif q.near is not None:
+            lat, long, radius = q.near
+            low_lat, high_lat, low_long, high_long = box_around(lat, long, radius)
+            where("lat_box", min_lat=low_lat, max_lat=high_lat)
+            if low_long is not None and high_long is not None:
+                where("long_box", min_long=low_long, max_long=high_long)
+            where("circle", near_lat=lat, near_long=long, radius=radius)
         if q.updated_after or q.updated_before:
             # Following changes to older reports is the point of these filters, so the
             # default 90-day window on requested_datetime does not apply.
-            if q.updated_after:
-                stmt = stmt.where(ServiceRequest.updated_datetime >= q.updated_after)
-            if q.updated_before:
-                stmt = stmt.where(ServiceRequest.updated_datetime <= q.updated_before)
-            if q.start:
-                stmt = stmt.where(ServiceRequest.requested_datetime >= q.start)
-            if q.end:
-                stmt = stmt.where(ServiceRequest.requested_datetime <= q.end)
+            for name in ("updated_after", "updated_before", "start", "end"):
+                if getattr(q, name):
+                    where(name, **{name: getattr(q, name)})
         else:
             start, end = requested_window(q)
-            stmt = stmt.where(
-                and_(
-                    ServiceRequest.requested_datetime >= start,
-                    ServiceRequest.requested_datetime <= end,
-                )
-            )
-    stmt = stmt.order_by(*_order(q.sort))
-    if q.page_size is None:
-        return stmt
-    size = min(q.page_size, MAX_RESULTS)
-    return stmt.limit(size).offset((q.page - 1) * size)
+            where("start", start=start)
+            where("end", end=end)
+    if q.page_size is not None:
+        size = min(q.page_size, MAX_RESULTS)
+        params["limit"], params["offset"] = size, (q.page - 1) * size
+    return (tuple(filters), q.sort, q.page_size is not None), params
+
+
+def _built(selection: str, shape: tuple[Any, ...], seen: Any) -> Select[Any]:
+    filters, sort, paged = shape
+    stmt = _SELECTIONS[selection]().where(seen, *(_FILTERS[name]() for name in filters))
+    stmt = stmt.order_by(*_order(sort))
+    if paged:
+        stmt = stmt.limit(bindparam("limit", type_=Integer())).offset(
+            bindparam("offset", type_=Integer())
+        )
+    return stmt
+
+
+@functools.lru_cache(maxsize=256)
+def _public_built(selection: str, shape: tuple[Any, ...]) -> Select[Any]:
+    return _built(selection, shape, visible(_NOBODY))
+
+
+# A caller with no widening: what the public listings show (visible() decides, as ever).
+_NOBODY = RequestQuery(jurisdiction_id="")
 
 
 def requested_window(q: RequestQuery) -> tuple[datetime, datetime]:
@@ -554,24 +635,6 @@ def _order(sort: str) -> tuple[Any, Any]:
     if sort.startswith("-"):
         return column.desc(), ServiceRequest.id.desc()
     return column.asc(), ServiceRequest.id.asc()
-
-
-def _where_on_map(stmt: Select[Any], q: RequestQuery) -> Select[Any]:
-    """The box on the indexed lat/long columns first; for a circle, the exact distance."""
-    if q.bbox is not None:
-        min_long, min_lat, max_long, max_lat = q.bbox
-        return stmt.where(
-            ServiceRequest.lat.between(min_lat, max_lat),
-            ServiceRequest.long.between(min_long, max_long),
-        )
-    if q.near is None:
-        return stmt
-    lat, long, radius = q.near
-    low_lat, high_lat, low_long, high_long = box_around(lat, long, radius)
-    stmt = stmt.where(ServiceRequest.lat.between(low_lat, high_lat))
-    if low_long is not None and high_long is not None:
-        stmt = stmt.where(ServiceRequest.long.between(low_long, high_long))
-    return stmt.where(distance_to(ServiceRequest.lat, ServiceRequest.long, lat, long) <= radius)
 
 
 def get_request(

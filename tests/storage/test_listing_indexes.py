@@ -65,8 +65,8 @@ def test_radius_and_sparse_filters_stop_in_the_index(app: Any, db_url: str) -> N
         ),
     }
     for name, q in queries.items():
-        stmt = _listing(select(ServiceRequest.id, ServiceRequest.public_json), q)
-        sql = str(stmt.compile(gw.db.engine, compile_kwargs={"literal_binds": True}))
+        stmt, params = _listing("export", q)
+        sql = str(stmt.params(params).compile(gw.db.engine, compile_kwargs={"literal_binds": True}))
         with gw.db.read() as session, session.begin():
             # The table is small: make the planner show what it does at a million rows,
             # where reading the whole table is never the cheaper way.
