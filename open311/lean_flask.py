@@ -42,10 +42,17 @@ class GatewayFlask(Flask):
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Flask's answer for `func` (itself, or an async view wrapped), remembered: the
-        functions are the app's hooks and views, a set fixed once the app is built."""
+        functions are the app's hooks and views, a set fixed once the app is built. A
+        function made per request (`after_this_request`, `copy_current_request_context`)
+        would grow the store for ever, so it stops taking new ones at _SYNC_KEPT."""
         try:
             return self._sync[func]
         except KeyError:
             made = super().ensure_sync(func)
-            self._sync[func] = made
+            if len(self._sync) < _SYNC_KEPT:
+                self._sync[func] = made
             return made
+
+
+# Far more than the app's hooks, views and error handlers (about 60).
+_SYNC_KEPT = 1024
