@@ -21,6 +21,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from . import sqlite_writer_lock
 from .geo import register_sqlite
 
 DEFAULT_DATABASE_URL = "sqlite:///instance/open311.db"
@@ -94,6 +95,8 @@ def make_engine(url: str, application_name: str = "open311") -> Engine:
         engine = create_engine(parsed, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        if parsed.database and parsed.database != ":memory:":
+            _queue_writers(engine, parsed.database)
         return engine
     # A server that does not answer (host down, network cut) fails the connection after a
     # few seconds instead of holding the request until gunicorn kills the worker.
@@ -158,11 +161,39 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Any) -> None:
     # A SQLite transaction that reads and then writes cannot wait for the write lock
     # (it fails at once with "database is locked" when another writer got there first),
-    # so writers take the lock up front with BEGIN IMMEDIATE and queue on busy_timeout.
-    if conn.get_execution_options().get("writer"):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
+    # so writers take the lock up front with BEGIN IMMEDIATE, after queueing for it on
+    # the writers' file lock (sqlite_writer_lock.py) when the database is a file.
+    if not conn.get_execution_options().get("writer"):
         conn.exec_driver_sql("BEGIN")
+        return
+    info = conn.connection.info
+    sqlite_writer_lock.acquire(info)
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        sqlite_writer_lock.release(info)
+        raise
+
+
+def _queue_writers(engine: Engine, database: str) -> None:
+    """Each connection gets its own handle on the writers' lock file. A writer lets go of
+    the lock when its connection goes back to the pool, after its COMMIT or ROLLBACK has
+    run (the engine's commit and rollback events come just before them, which would let
+    the next writer find SQLite's own lock still held); a connection closed or dropped
+    lets go with its handle, whatever state it was in."""
+
+    def opened(_dbapi_connection: Any, record: Any) -> None:
+        sqlite_writer_lock.open_lock(record.info, database)
+
+    def returned(_dbapi_connection: Any, record: Any) -> None:
+        sqlite_writer_lock.release(record.info)
+
+    def closed(_dbapi_connection: Any, record: Any, *_: Any) -> None:
+        sqlite_writer_lock.close_lock(record.info)
+
+    event.listen(engine, "connect", opened)
+    event.listen(engine.pool, "checkin", returned)
+    event.listen(engine.pool, "close", closed)
 
 
 class Database:
