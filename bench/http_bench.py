@@ -192,6 +192,22 @@ def _answers(
     return answers, rows
 
 
+def _deliveries(url: str) -> tuple[int, int]:
+    """Deliveries done and not yet done (pending, in flight or waiting to retry)."""
+    engine = create_engine(database_url(url))
+    try:
+        with engine.connect() as conn:
+            done, left = conn.execute(
+                text(
+                    "SELECT count(*) FILTER (WHERE state = 'done'), "
+                    "count(*) FILTER (WHERE state IN ('pending', 'inflight')) FROM delivery"
+                )
+            ).one()
+    finally:
+        engine.dispose()
+    return int(done), int(left)
+
+
 def _drain(url: str, timeout: float = 300) -> float:
     """Seconds until no delivery is pending (the POSTed reports reached the back-end)."""
     engine = create_engine(database_url(url))
@@ -250,7 +266,17 @@ def run(
             for case in cases:
                 request = {"method": case.method, "body": case.body, "headers": case.headers}
                 top = load.run(f"http://127.0.0.1:{ceiling_port}", case.paths, seconds, **request)
+                before = _deliveries(url) if case.method == "POST" else None
                 ours = load.run(base, case.paths, seconds, **request)
+                if before is not None:
+                    # Prompt delivery under load: how many of the reports posted during
+                    # the run reached the back-end before it ended.
+                    done, left = _deliveries(url)
+                    out["delivered_while_posting"] = {
+                        "posted": ours.requests,
+                        "delivered": done - before[0],
+                        "left": left,
+                    }
                 ratio = round(ours.rps / top.rps, 3) if top.rps else None
                 out["scenarios"][case.key] = {
                     "label": case.label,

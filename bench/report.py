@@ -108,15 +108,15 @@ def markdown(results: dict[str, Any]) -> str:
     lines += [
         "",
         "| database | stored | seeded in | reports/s | gunicorn worker RSS MB | master MB "
-        "| outbox drained in | load average start → end |",
-        "|---|---:|---:|---:|---|---:|---:|---|",
+        "| delivered while posting | outbox drained in | load average start → end |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---|",
     ]
     for run in results["runs"]:
         lines.append(
             f"| {run['database']} | {run['size']:,} | {run['seed']['seconds']} s "
             f"| {run['seed']['reports_per_s']:,} "
             f"| {', '.join(f'{x:.1f}' for x in run['worker_rss_mb'])} "
-            f"| {run['master_rss_mb']:.1f} | {run['outbox_drain_s']} s "
+            f"| {run['master_rss_mb']:.1f} | {_while_posting(run)} | {run['outbox_drain_s']} s "
             f"| {run['load_average_start']} → {run['load_average_end']} |"
         )
     checked = results.get("targets") or []
@@ -175,3 +175,11 @@ def extras(results: dict[str, Any]) -> str:
             " more than once)"
         )
     return "\n".join(lines)
+
+
+def _while_posting(run: dict[str, Any]) -> str:
+    """Deliveries made during the POST run, of the reports posted in it."""
+    found = run.get("delivered_while_posting")
+    if not found:
+        return ""
+    return f"{found['delivered']:,} of {found['posted']:,}"
