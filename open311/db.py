@@ -163,7 +163,10 @@ def _sqlite_begin(conn: Any) -> None:
     # (it fails at once with "database is locked" when another writer got there first),
     # so writers take the lock up front with BEGIN IMMEDIATE, after queueing for it on
     # the writers' file lock (sqlite_writer_lock.py) when the database is a file.
-    if not conn.get_execution_options().get("writer"):
+    options = conn.get_execution_options()
+    if options.get("one_statement"):
+        return  # its own transaction, as in autocommit (Database.one_statement)
+    if not options.get("writer"):
         conn.exec_driver_sql("BEGIN")
         return
     info = conn.connection.info
@@ -206,12 +209,14 @@ class Database:
         self.write = sessionmaker(
             self.engine.execution_options(writer=True), expire_on_commit=False
         )
-        # Work done in one statement needs no transaction around it on PostgreSQL: in
-        # autocommit the statement is its own transaction, so BEGIN and COMMIT cost no
-        # round trips. SQLite's are in-process, and its driver must keep the isolation
-        # level _sqlite_pragmas set (AUTOCOMMIT would reset it when the connection returns).
+        # Work done in one statement needs no transaction around it: the statement is its
+        # own. On PostgreSQL that is autocommit, so BEGIN and COMMIT cost no round trips;
+        # on SQLite the driver already runs in autocommit (_sqlite_pragmas), and the
+        # option tells _sqlite_begin to send no BEGIN (a tenth of a GET by id in-process).
+        # Its driver must keep the isolation level _sqlite_pragmas set: SQLAlchemy's
+        # AUTOCOMMIT would reset it when the connection returns.
         self._one_statement = (
-            self.engine
+            self.engine.execution_options(one_statement=True)
             if self.dialect == "sqlite"
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )

@@ -466,7 +466,10 @@ def find_public_answers(
         return None
     missing = [rid for rid, piece, _ in found if piece is None]
     made = _rendered_by_id(session, missing, column.key) if missing else {}
-    return [piece if piece is not None else made[rid] for rid, piece, _ in found]
+    # On a Database.one_statement connection the two reads are two transactions: a row
+    # purged between them (retention) is left out of the page rather than failing it.
+    pieces = [piece if piece is not None else made.get(rid) for rid, piece, _ in found]
+    return [piece for piece in pieces if piece is not None]
 
 
 def _rendered_by_id(session: Session | Connection, ids: list[int], column: str) -> dict[int, str]:
