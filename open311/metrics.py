@@ -19,6 +19,7 @@ are counted as `other`, and destinations are the configured agency ids.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -99,37 +100,41 @@ def install_request_metrics(app: Flask) -> None:
     def _started() -> None:
         g.open311_started = time.perf_counter()
 
-    # The labelled children, made once per rule (and method and status): a regex
-    # substitution and prometheus_client's labels() lookup on every answer were a
-    # measurable part of a small GET's cost. Both sets are bounded by the URL map.
-    routes: dict[str, str] = {}
-    counters: dict[tuple[str, str, int], Any] = {}
-    timers: dict[str, Any] = {}
-
     @app.after_request
     def _counted(response: Response) -> Response:
         rule = request.url_rule
-        if rule is None:
-            route = "unmatched"
-        else:
-            route = routes.get(rule.rule) or routes.setdefault(
-                rule.rule, _CONVERTER.sub(r"<\1>", rule.rule)
-            )
+        route = "unmatched" if rule is None else _route(rule.rule)
         method = request.method if request.method in _METHODS else "other"
-        status = response.status_code
-        counter = counters.get((route, method, status))
-        if counter is None:
-            counter = counters.setdefault(
-                (route, method, status), REQUESTS.labels(route, method, str(status))
-            )
-        counter.inc()
+        _counter(route, method, response.status_code).inc()
         started = g.get("open311_started")
         if started is not None:
-            timer = timers.get(route)
-            if timer is None:
-                timer = timers.setdefault(route, REQUEST_SECONDS.labels(route))
-            timer.observe(time.perf_counter() - started)
+            _timer(route).observe(time.perf_counter() - started)
         return response
+
+
+# The route label and the labelled children, made once per rule (and method and status): a
+# regex substitution and prometheus_client's labels() lookup on every answer were a
+# measurable part of a small GET's cost. No key is what a caller typed: a rule's template
+# (or "unmatched"), a method folded into _METHODS or "other", a status the app answered
+# with. Routes are bounded by the URL map, so those two caches need no bound.
+@functools.cache
+def _route(rule: str) -> str:
+    return _CONVERTER.sub(r"<\1>", rule)
+
+
+@functools.cache
+def _timer(route: str) -> Any:
+    return REQUEST_SECONDS.labels(route)
+
+
+# This key's statuses are not in the URL map: they are whatever a view, an error handler or
+# a hook set, so nothing here caps them, and the cache is bounded rather than trusting every
+# status to come from a short list. 2,048 holds each of the URL map's rule and method pairs
+# (about 120) with a dozen statuses apiece; an evicted child only costs a labels() lookup
+# again. (The bound is this cache's: prometheus_client keeps every child it made.)
+@functools.lru_cache(maxsize=2048)
+def _counter(route: str, method: str, status: int) -> Any:
+    return REQUESTS.labels(route, method, str(status))
 
 
 class OutboxCollector(Collector):

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
+from open311 import metrics
 from open311.cli import main
 from open311.outbox import Outbox
 from tests.conftest import make_key
@@ -124,6 +125,20 @@ def test_metrics_follow_requests_deliveries_pauses_and_the_outbox(
     assert value(text, "open311_destination_paused", destination="health") == 0
     # Labels name routes and agencies, never what a caller sent.
     assert "POTHOLE" not in text and "SPILL" not in text and "NOPE" not in text
+
+
+def test_the_cache_of_counted_children_stays_bounded() -> None:
+    # The status is whatever the answering code set: a run of statuses never seen before
+    # must not keep a labelled child each in the cache for ever.
+    route, made = "/test-only/bounded", 3000  # more than the cache holds
+    try:
+        for status in range(made):
+            metrics._counter(route, "GET", status)
+        assert metrics._counter.cache_info().currsize < made
+    finally:
+        metrics._counter.cache_clear()
+        for status in range(made):
+            metrics.REQUESTS.remove(route, "GET", str(status))
 
 
 def test_outbox_status_prints_the_same_per_destination(
