@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request
 
+from .header_lookup import header
+
 
 def _configured_root() -> str | None:
     from . import API_PREFIX
@@ -70,10 +72,9 @@ def install_origin(app: Flask) -> None:
 
     @app.after_request
     def _location(response: Response) -> Response:
-        # getlist, not get: werkzeug's get raises and catches an exception when the
-        # header is absent, which it is on nearly every answer.
-        found = response.headers.getlist("Location")
-        location = found[0] if found else None
+        # header(), not get(): Location is absent from nearly every answer
+        # (open311/header_lookup.py).
+        location = header(response.headers, "Location")
         if location and location.startswith(request.host_url):
             ours = external("/" + location[len(request.host_url) :])
             response.headers["Location"] = ours

@@ -11,6 +11,7 @@ from hashlib import sha1
 from flask import Flask, Response, request
 from werkzeug.http import http_date
 
+from ..header_lookup import header
 from .params import presented_key
 
 # Seconds a shared cache may serve a public answer without asking again: the catalogue
@@ -23,19 +24,13 @@ _VARY = "X-API-Key, Authorization"
 # handling): without any of them it only adds Date and Content-Length, done here without
 # its parsing, which was a fifth of a catalogue GET's cost.
 _CONDITIONAL = (
-    "HTTP_IF_NONE_MATCH",
-    "HTTP_IF_MODIFIED_SINCE",
-    "HTTP_IF_MATCH",
-    "HTTP_IF_UNMODIFIED_SINCE",
-    "HTTP_IF_RANGE",
-    "HTTP_RANGE",
+    "If-None-Match",
+    "If-Modified-Since",
+    "If-Match",
+    "If-Unmodified-Since",
+    "If-Range",
+    "Range",
 )
-
-
-def _present(response: Response) -> set[str]:
-    """The response's header names, lowercased: werkzeug's `name in headers` and
-    `headers.get(name)` raise and catch a BadRequestKeyError for each absent one."""
-    return {name.lower() for name, _ in response.headers}
 
 
 def install_caching(app: Flask, prefixes: tuple[str, ...]) -> None:
@@ -50,29 +45,29 @@ def install_caching(app: Flask, prefixes: tuple[str, ...]) -> None:
             or not endpoint.startswith(prefixes)
         ):
             return response
-        present = _present(response)
-        if "cache-control" in present:
+        # header(), not `in` or get(): these are mostly absent (open311/header_lookup.py).
+        sent = response.headers
+        if header(sent, "Cache-Control") is not None:
             return response
         if presented_key() is not None:
             response.headers["Cache-Control"] = "private, no-cache"
         else:
             age = MAX_AGE_CATALOGUE if endpoint.startswith(_CATALOGUE) else MAX_AGE_REPORTS
             response.headers["Cache-Control"] = f"public, max-age={age}"
-        if "vary" in present:  # merged as werkzeug's HeaderSet does (no duplicates)
+        if header(sent, "Vary") is not None:  # merged as werkzeug's HeaderSet does (no duplicates)
             response.vary.add("X-API-Key")
             response.vary.add("Authorization")
         else:
             response.headers["Vary"] = _VARY
-        if "etag" not in present:  # response.add_etag(), without its header lookup
+        if header(sent, "ETag") is None:  # response.add_etag(), without its header lookup
             response.set_etag(sha1(response.get_data()).hexdigest())
-        environ = request.environ
-        if any(name in environ for name in _CONDITIONAL):
+        if any(header(request.headers, name) is not None for name in _CONDITIONAL):
             response.make_conditional(request)  # a 304 (or 412, 206), in place
             return response
         # What make_conditional adds to a GET or HEAD that asks for nothing conditional.
-        if "date" not in present:
+        if header(sent, "Date") is None:
             response.headers["Date"] = http_date()
-        if response.automatically_set_content_length and "content-length" not in present:
+        if response.automatically_set_content_length and header(sent, "Content-Length") is None:
             length = response.calculate_content_length()
             if length is not None:
                 response.headers["Content-Length"] = str(length)

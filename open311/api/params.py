@@ -16,6 +16,7 @@ from schemas.personal import PERSONAL_FIELDS
 from ..catalog import Jurisdiction
 from ..errors import APIError
 from ..gateway import Gateway
+from ..header_lookup import header
 from ..keys import Caller, authenticate
 from ..routing import OutsideEveryJurisdiction
 
@@ -80,11 +81,10 @@ def jurisdiction(
 
 
 def presented_key() -> str | None:
-    # The environ itself: what request.headers.get reads, without a KeyError raised and
-    # caught for each header absent (this runs on every API GET).
-    environ = request.environ
-    key = first("api_key") or environ.get("HTTP_X_API_KEY")
-    auth = environ.get("HTTP_AUTHORIZATION", "")
+    # header(), not request.headers.get(): this runs on every API GET, mostly without
+    # either header (open311/header_lookup.py).
+    key = first("api_key") or header(request.headers, "X-API-Key")
+    auth = header(request.headers, "Authorization") or ""
     if not key and auth.lower().startswith("bearer "):
         key = auth[7:].strip()
     return key or None

@@ -7,7 +7,9 @@ import hashlib
 from typing import Any
 
 import pytest
+from werkzeug.datastructures import EnvironHeaders, Headers
 
+from open311.header_lookup import header
 from tests.conftest import make_key
 
 from .conftest import api, edit_request, new_id
@@ -82,3 +84,13 @@ def test_errors_are_not_marked_cacheable(client: Any, fmt: str) -> None:
     assert response.status_code == 404
     assert "public" not in response.headers.get("Cache-Control", "")
     assert "ETag" not in response.headers
+
+
+def test_header_lookup_answers_as_werkzeugs_get() -> None:
+    # The hooks read headers through open311/header_lookup.py, not werkzeug's get(): it
+    # must find what get() finds, in any case, on a response and in a request's environ.
+    environ = {"HTTP_X_API_KEY": "k", "CONTENT_TYPE": "text/plain", "HTTP_IF_RANGE": ""}
+    sent = Headers([("Content-Type", "text/html"), ("ETag", '"a"'), ("etag", '"b"')])
+    for headers in (EnvironHeaders(environ), sent):
+        for name in ("X-API-Key", "x-api-key", "Content-Type", "If-Range", "ETag", "Vary"):
+            assert header(headers, name) == headers.get(name)
