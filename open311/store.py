@@ -396,6 +396,12 @@ class RequestQuery:
     private_agency: str | None = None  # a staff caller sees this agency's private reports
     own_key_id: int | None = None  # the caller's key: its own private reports are shown too
 
+    @property
+    def widened(self) -> bool:
+        """Whether the caller sees more than the public view (widen_for set any of the
+        three above): visible() then has their values, so the statement is the caller's."""
+        return self.include_private or bool(self.private_agency) or self.own_key_id is not None
+
 
 def widen_for(q: RequestQuery, who: Caller | None) -> None:
     """What a key adds to the public view: an admin key every report, a staff key its
@@ -433,6 +439,8 @@ def listed() -> Any:
 
 def visible(q: RequestQuery) -> Any:
     """The reports `q`'s caller may see (a WHERE clause), for listings and the feed."""
+    if not q.widened:
+        return listed()
     if q.include_private:
         return true()
     seen = [listed()]
@@ -547,7 +555,7 @@ def _listing(selection: str, q: RequestQuery) -> tuple[Select[Any], dict[str, An
     one of _SELECTIONS. A caller's widening (a key's private reports) holds the key's own
     values, so those statements are built each time; the public ones are kept."""
     shape, params = _shape(q)
-    if q.include_private or q.private_agency or q.own_key_id is not None:
+    if q.widened:
         return _built(selection, shape, visible(q)), params
     return _public_built(selection, shape), params
 
