@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format bench soak fuzz install clean translations migration
+.PHONY: run test lint format bench soak fuzz install clean translations migration screenshots
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (PYTHON=$(PYTHON))")'
@@ -26,6 +26,11 @@ COVERAGE := --cov=open311 --cov=adapters --cov=schemas --cov-branch --cov-report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=15 $(COVERAGE)
+
+# The README's and docs/staff.md's pictures (docs/screenshots/*.png), taken anew by the
+# browser tests; `make test` takes them into a temporary folder instead.
+screenshots: $(STAMP)
+	OPEN311_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/pages
 
 CODE := open311 adapters schemas tests bench
 
