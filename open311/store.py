@@ -402,6 +402,10 @@ class RequestQuery:
         three above): visible() then has their values, so the statement is the caller's."""
         return self.include_private or bool(self.private_agency) or self.own_key_id is not None
 
+    def unwidened(self) -> RequestQuery:
+        """The same query seen as anyone sees it: none of the three above."""
+        return replace(self, include_private=False, private_agency=None, own_key_id=None)
+
 
 def widen_for(q: RequestQuery, who: Caller | None) -> None:
     """What a key adds to the public view: an admin key every report, a staff key its
@@ -492,8 +496,7 @@ def public_views(session: Session, q: RequestQuery, batch: int = 500) -> Iterato
     many there are: the stored JSON piece parsed, or, for a row without one, rendered.
     Whoever asks, only what is listed to anyone (exports are open data): the caller's
     widening is dropped here, so a key never adds its private reports."""
-    q = replace(q, include_private=False, private_agency=None, own_key_id=None)
-    stmt, params = _listing("export", q)
+    stmt, params = _listing("export", q.unwidened())
     result = session.execute(stmt.execution_options(yield_per=batch), params)
     for part in result.partitions():
         missing = [rid for rid, piece in part if piece is None]
