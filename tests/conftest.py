@@ -3,17 +3,21 @@ OPEN311_TEST_DATABASE_URL is set), the app on it, keys, and both formats."""
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+import adapters.registry
 from open311 import create_app
 from open311.db import Base, Database, database_url
 from open311.keys import create_key
@@ -23,6 +27,38 @@ pytest_plugins = ["tests.support.plugin", "tests.support.browser"]
 
 PG_URL = os.environ.get("OPEN311_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _startup_memos() -> Iterator[None]:
+    """The suite builds thousands of apps from a handful of files: two pure look-ups of
+    create_app are remembered for the run (they were half its time, more under coverage).
+    Entry points are keyed by sys.path (a test that puts a plugin on it gets a fresh look);
+    YAML (a configuration, the OpenAPI description) by its text, parsed once and handed out
+    as a deep copy (a parse error is not remembered: it is raised each time)."""
+    scan = adapters.registry.entry_points
+    found: dict[tuple[tuple[str, ...], str], Any] = {}
+
+    def entry_points(*, group: str) -> Any:
+        key = (tuple(sys.path), group)
+        if key not in found:
+            found[key] = scan(group=group)
+        return found[key]
+
+    parse = yaml.safe_load
+    parsed: dict[str, Any] = {}
+
+    def safe_load(stream: Any) -> Any:
+        if not isinstance(stream, str):
+            return parse(stream)
+        if stream not in parsed:
+            parsed[stream] = parse(stream)
+        return copy.deepcopy(parsed[stream])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(adapters.registry, "entry_points", entry_points)
+        patch.setattr(yaml, "safe_load", safe_load)
+        yield
 
 
 @pytest.fixture(scope="session")
