@@ -78,6 +78,10 @@ def pg_database() -> Iterator[str]:
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # A commit waits for its WAL to reach the disk only for durability across a crash
+        # of the server, which a throw-away database does not need: commits still become
+        # visible to every other session at once (a commit there is ~4 ms -> ~1 ms).
+        conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     upgrade(url)
     yield url
@@ -98,11 +102,20 @@ def drop_database(admin: Any, name: str) -> None:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
 
 
-def _truncate_pg(url: str) -> None:
+def _empty_pg(url: str) -> None:
+    """What TRUNCATE ... RESTART IDENTITY did, without its cost (new files for every table
+    and index, and a synchronous commit: 45 ms a test, far more on a loaded machine): every
+    row deleted, children first, and every sequence used taken back to its start."""
     engine = create_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+        conn.execute(
+            text(
+                "SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false) "
+                "FROM pg_sequences WHERE schemaname = current_schema() AND last_value IS NOT NULL"
+            )
+        )
     engine.dispose()
 
 
@@ -113,7 +126,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
     url = request.getfixturevalue("pg_database")
-    _truncate_pg(url)
+    _empty_pg(url)
     return url
 
 
