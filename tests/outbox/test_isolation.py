@@ -14,7 +14,7 @@ from sqlalchemy import select
 from open311.db import utcnow
 from open311.delivery import build_adapters
 from open311.models import Delivery, DestinationState
-from open311.outbox import RELEASED, Outbox
+from open311.outbox import RELEASED, Outbox, OutboxPolicy, pause_length
 from tests.helpers import parse
 from tests.support.plugin import FAST
 
@@ -73,6 +73,14 @@ def test_pause_grows_per_round_not_per_row(client, submit_key, database, outbox,
     assert abs(seconds_paused(database, later) - 2 * FAST.pause_base) <= 2
     tried = sum(r.attempts for r in rows(database))
     assert tried == FAST.pause_after + 1  # one probe after the pause, the rest released
+
+
+def test_pause_doubles_per_round_up_to_its_cap():
+    """The rounds of a long outage (tests/faults/test_recovery.py's burst ends its outage
+    inside the first capped pause, so the cap is pinned here)."""
+    policy = OutboxPolicy(pause_after=5, pause_base=2.0, pause_cap=8.0)
+    assert [pause_length(n, policy) for n in range(5, 10)] == [2.0, 4.0, 8.0, 8.0, 8.0]
+    assert pause_length(100, OutboxPolicy()) == OutboxPolicy().pause_cap
 
 
 def test_failures_of_calls_in_flight_when_paused_do_not_extend_the_pause(
