@@ -91,7 +91,10 @@ def pause_length(failures: int, policy: OutboxPolicy) -> float:
     while it is paused are not counted, so after the first pause each further failure is
     the first try after a pause ended: the pause doubles per round, not per failed row."""
     rounds = max(0, failures - policy.pause_after)
-    return min(policy.pause_cap, policy.pause_base * 2**rounds)
+    # A back-end gone for good adds a round per pause for ever: past 1,024 rounds (three
+    # weeks of the default 30-minute pauses) 2**rounds no longer fits a float and raised
+    # OverflowError in the worker. 64 doublings exceed any cap already.
+    return min(policy.pause_cap, policy.pause_base * 2 ** min(rounds, 64))
 
 
 AnyTicket = Ticket | UpdateTicket | Notice

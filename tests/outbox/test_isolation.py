@@ -81,6 +81,8 @@ def test_pause_doubles_per_round_up_to_its_cap():
     policy = OutboxPolicy(pause_after=5, pause_base=2.0, pause_cap=8.0)
     assert [pause_length(n, policy) for n in range(5, 10)] == [2.0, 4.0, 8.0, 8.0, 8.0]
     assert pause_length(100, OutboxPolicy()) == OutboxPolicy().pause_cap
+    # A destination that never comes back: rounds without end, still the cap.
+    assert pause_length(10_000, OutboxPolicy()) == OutboxPolicy().pause_cap
 
 
 def test_failures_of_calls_in_flight_when_paused_do_not_extend_the_pause(
