@@ -6,22 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.helpers import NEW_HAVEN_GREEN, parse
+from tests.helpers import parse, post_request
 
 from .conftest import api
 from .test_create_storage import statements
 
 
 def _report(client: Any, fmt: str, key: str) -> str:
-    answer = client.post(
-        api(f"requests.{fmt}"),
-        data={
-            "api_key": key,
-            "service_code": "POTHOLE",
-            "lat": NEW_HAVEN_GREEN[0],
-            "long": NEW_HAVEN_GREEN[1],
-        },
-    )
+    answer = post_request(client, fmt, key)
     assert answer.status_code == 200, answer.data
     return str(parse(answer, fmt)[0]["service_request_id"])
 
