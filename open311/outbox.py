@@ -469,6 +469,12 @@ class Outbox:
         pauses and back-off (tests step it forward); leases always run on the real one."""
         try:
             started = self._through_outage(partial(self._start, delivery_id, now))
+            if started == LOST:
+                # Claimed by this worker, taken by another before the call: this worker
+                # stalled past its lease (or two claims overlapped). Not sent from here.
+                log.warning(
+                    "delivery lease lost before the call", extra={"delivery_id": delivery_id}
+                )
             if isinstance(started, str):
                 return started
             ticket, attempts = started
