@@ -4,14 +4,11 @@ received and answers what each test tells it to, and an SMTP server that keeps t
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -24,6 +21,8 @@ from werkzeug.wrappers import Request, Response
 
 from adapters.base import Contact, Ticket
 from adapters.settings import SettingsError
+from tests.support.mail import Mail
+from tests.support.servers import free_port
 
 # --- HTTP -------------------------------------------------------------------------------
 
@@ -142,9 +141,7 @@ def backend() -> Iterator[Backend]:
 @pytest.fixture
 def closed_port() -> int:
     """A loopback port nothing listens on, for refused connections."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port()
 
 
 # --- tickets ----------------------------------------------------------------------------
@@ -190,19 +187,6 @@ def make_ticket() -> Callable[..., Ticket]:
 # --- SMTP -------------------------------------------------------------------------------
 
 
-@dataclass
-class Mail:
-    mail_from: str
-    rcpt_tos: list[str]
-    content: bytes
-
-    @property
-    def message(self) -> EmailMessage:
-        parsed = message_from_bytes(self.content, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        return parsed
-
-
 class RecordingHandler:
     """Keeps every accepted mail; a test can make RCPT or DATA answer an error instead."""
 
@@ -238,12 +222,6 @@ class SmtpServer:
         return self.handler.mails
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def smtp_factory() -> Iterator[Callable[..., SmtpServer]]:
     """Start an aiosmtpd server; `credentials=(user, password)` makes it require AUTH."""
@@ -271,7 +249,7 @@ def smtp_factory() -> Iterator[Callable[..., SmtpServer]]:
         # aiosmtpd checks readiness by connecting to its port, so it cannot take port 0;
         # a just-freed port can be taken by someone else in between, hence the retries.
         for attempt in range(5):
-            controller = Controller(handler, hostname="127.0.0.1", port=_free_port(), **kwargs)
+            controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **kwargs)
             try:
                 controller.start()
             except Exception:

@@ -6,16 +6,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +18,7 @@ from sqlalchemy import select
 from open311 import DEMO_CONFIG
 from open311.models import Delivery, ServiceRequest
 from tests.helpers import parse, post_request
+from tests.support.servers import free_port, open311_command, stop_process, wait_until_up
 
 API = "/open311/v2"
 # Output datetimes: UTC, `Z`, no fractional seconds (the form every validator accepts).
@@ -113,53 +108,6 @@ class LiveServer:
     process: subprocess.Popen[bytes]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _open311_command() -> list[str]:
-    # The console script installed next to this interpreter: what an operator runs.
-    script = Path(sys.executable).parent / "open311"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("open311")
-    return [found] if found else [sys.executable, "-m", "open311.cli"]
-
-
-def _wait_until_up(root: str, process: subprocess.Popen[bytes], timeout: float = 45.0) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"open311 serve exited with {process.returncode}")
-        try:
-            # A worker still booting on a busy machine may take seconds to answer first.
-            if requests.get(f"{root}/open311/v2/discovery.json", timeout=5).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"open311 serve did not answer within {timeout:.0f}s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    # The server was started in its own session, so its group holds only what it spawned
-    # (gunicorn workers, the embedded delivery worker) and nothing else.
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-
-
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """`open311 serve` on a free loopback port over a fresh SQLite file (the demo config)."""
@@ -169,7 +117,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     # The embedded delivery worker must not reach a real demo work-order system that may be
     # running on its default port: point the demo agency at the discard port instead.
     env["OPEN311_DEMO_WORKORDERS_URL"] = "http://127.0.0.1:9"
-    command = _open311_command()
+    command = open311_command()
     made = subprocess.run(
         [*command, "--database-url", database, "keys", "create", "conformance"],
         env=env,
@@ -181,7 +129,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     assert len(lines) == 1, f"stdout must be the key and nothing else: {made.stdout!r}"
     key = lines[0].strip()
     assert key.startswith("o311_") and len(key) > 20, key
-    port = _free_port()
+    port = free_port()
     root = f"http://127.0.0.1:{port}"
     log = (folder / "server.log").open("wb")
     process = subprocess.Popen(
@@ -205,12 +153,12 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         start_new_session=True,
     )
     try:
-        _wait_until_up(root, process)
+        wait_until_up(root, process)
         yield LiveServer(base=f"{root}{API}", root=root, key=key, process=process)
     except RuntimeError:
         log.flush()
         print((folder / "server.log").read_text(errors="replace")[-4000:])
         raise
     finally:
-        _stop(process)
+        stop_process(process)
         log.close()

@@ -21,7 +21,7 @@ import pytest
 from lxml import etree
 
 from open311 import DEMO_CONFIG
-from tests.conformance.conftest import _free_port, _open311_command, _stop, _wait_until_up
+from tests.support.servers import free_port, open311_command, stop_process, wait_until_up
 
 pytestmark = pytest.mark.server
 
@@ -41,12 +41,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     database = folder / "raw.db"
     url = f"sqlite:///{database}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPEN311_")}
-    command = _open311_command()
+    command = open311_command()
     key = subprocess.run(
         [*command, "--database-url", url, "keys", "create", "raw"],
         env=env, capture_output=True, timeout=60, check=True, text=True,
     ).stdout.strip()  # fmt: skip
-    port = _free_port()
+    port = free_port()
     log = (folder / "server.log").open("wb")
     process = subprocess.Popen(
         [*command, "--database-url", url, "--config", str(DEMO_CONFIG), "serve",
@@ -54,10 +54,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
-        _wait_until_up(f"http://127.0.0.1:{port}", process)
+        wait_until_up(f"http://127.0.0.1:{port}", process)
         yield Served(port, key, database)
     finally:
-        _stop(process)
+        stop_process(process)
         log.close()
 
 

@@ -23,7 +23,7 @@ import requests
 
 from open311 import DEMO_CONFIG
 from open311.buffered_worker import request_complete
-from tests.conformance.conftest import _free_port, _open311_command, _stop, _wait_until_up
+from tests.support.servers import free_port, open311_command, stop_process, wait_until_up
 
 pytestmark = pytest.mark.server
 
@@ -39,12 +39,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`open311 serve` with its defaults (but no delivery worker: nothing to deliver)."""
     tmp_path = tmp_path_factory.mktemp("slow")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPEN311_")}
-    port = _free_port()
+    port = free_port()
     root = f"http://127.0.0.1:{port}"
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
         [
-            *_open311_command(),
+            *open311_command(),
             "--database-url",
             f"sqlite:///{tmp_path}/slow.db",
             "--config",
@@ -62,10 +62,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         start_new_session=True,
     )
     try:
-        _wait_until_up(root, process)
+        wait_until_up(root, process)
         yield root
     finally:
-        _stop(process)
+        stop_process(process)
         log.close()
 
 

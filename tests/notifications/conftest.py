@@ -5,13 +5,10 @@ post and answers what the test tells it to."""
 from __future__ import annotations
 
 import base64
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -25,29 +22,12 @@ from open311.delivery import build_adapters
 from open311.notifications import Notices, build_notifiers
 from open311.outbox import Outbox
 from tests.conftest import make_key
+from tests.support.mail import Mail
 from tests.support.plugin import FAST
+from tests.support.servers import free_port
 
 CONFIG = Path(__file__).parent / "gateway.yaml"
 SMS_TOKEN = "sms-token-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Mail:
-    mail_from: str
-    rcpt_tos: list[str]
-    content: bytes
-
-    @property
-    def message(self) -> EmailMessage:
-        parsed = message_from_bytes(self.content, policy=policy.default)
-        assert isinstance(parsed, EmailMessage)
-        return parsed
 
 
 class MailServer:

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.conformance.conftest import _free_port, _open311_command, _stop, _wait_until_up
 from tests.support.plugin import DELIVERY_CONFIG
+from tests.support.servers import free_port, open311_command, stop_process, wait_until_up
 
 
 @pytest.fixture
@@ -46,11 +46,11 @@ def run_open311(
 def serving(env: dict[str, str], folder: Path, *args: str) -> Iterator[str]:
     """`open311 serve` (one gunicorn worker, no delivery worker unless asked) on a free
     loopback port; yields its root URL. Its log is in folder/serve.log."""
-    port = _free_port()
+    port = free_port()
     root = f"http://127.0.0.1:{port}"
     with (folder / "serve.log").open("wb") as log:
         process = subprocess.Popen(
-            [*_open311_command(), "serve", "--port", str(port), "--workers", "1", *args],
+            [*open311_command(), "serve", "--port", str(port), "--workers", "1", *args],
             env=env,
             cwd=folder,
             stdout=log,
@@ -58,7 +58,7 @@ def serving(env: dict[str, str], folder: Path, *args: str) -> Iterator[str]:
             start_new_session=True,
         )
         try:
-            _wait_until_up(root, process)
+            wait_until_up(root, process)
             yield root
         finally:
-            _stop(process)
+            stop_process(process)

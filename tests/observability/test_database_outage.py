@@ -16,10 +16,10 @@ import requests
 
 from open311 import DEMO_CONFIG, create_app
 from open311.migrate import upgrade
-from tests.conformance.conftest import _open311_command
 from tests.conformance.test_live_server import body, error_list
 from tests.helpers import NEW_HAVEN_GREEN, errors
 from tests.support.pg_server import own_postgres
+from tests.support.servers import open311_command
 
 from .conftest import serving
 
@@ -51,7 +51,7 @@ def test_postgres_stopped_and_started_under_a_running_gateway(tmp_path: Path) ->
         env["OPEN311_DEMO_WORKORDERS_URL"] = "http://127.0.0.1:9"
         env["OPEN311_CONFIG"] = str(DEMO_CONFIG)
         made = subprocess.run(
-            [*_open311_command(), "keys", "create", "outage"],
+            [*open311_command(), "keys", "create", "outage"],
             env=env, capture_output=True, text=True, timeout=60, check=True,
         )  # fmt: skip
         key = made.stdout.strip()

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conformance.conftest import _free_port, _stop
 from tests.observability.conftest import run_open311, serving
+from tests.support.servers import free_port, stop_process
 
 from .conftest import clean_env, nginx_prefix, write_config
 
@@ -66,9 +66,9 @@ def front(tmp_path: Path) -> Iterator[dict[str, Any]]:
     assert made.returncode == 0, made.stderr
     password = made.stdout.strip().splitlines()[-1]
     with serving(env, tmp_path, "--no-worker") as upstream:
-        https = _free_port()
+        https = free_port()
         main = nginx_prefix(
-            tmp_path, upstream=int(upstream.rsplit(":", 1)[1]), http=_free_port(), https=https
+            tmp_path, upstream=int(upstream.rsplit(":", 1)[1]), http=free_port(), https=https
         )
         nginx = subprocess.Popen(
             ["nginx", "-p", str(tmp_path), "-c", str(main), "-g", "daemon off;"],
@@ -86,7 +86,7 @@ def front(tmp_path: Path) -> Iterator[dict[str, Any]]:
                 "logs": tmp_path / "logs",
             }
         finally:
-            _stop(nginx)
+            stop_process(nginx)
 
 
 def test_a_report_in_and_a_staff_sign_in_through_nginx(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conformance.conftest import _free_port, _stop, _wait_until_up
+from tests.support.servers import free_port, stop_process, wait_until_up
 
 from .conftest import clean_env, open311_command, write_config
 
@@ -25,7 +25,7 @@ def codes(root: str) -> set[str]:
 
 def test_sighup_refuses_a_broken_file_and_takes_a_fixed_one(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    port = _free_port()
+    port = free_port()
     root = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log:
@@ -39,7 +39,7 @@ def test_sighup_refuses_a_broken_file_and_takes_a_fixed_one(tmp_path: Path) -> N
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
-            _wait_until_up(root, process, timeout=60)
+            wait_until_up(root, process, timeout=60)
             assert codes(root) == {"POTHOLE"}
 
             config.write_text("services: [unclosed\n", encoding="utf-8")
@@ -64,4 +64,4 @@ def test_sighup_refuses_a_broken_file_and_takes_a_fixed_one(tmp_path: Path) -> N
                 assert time.monotonic() < deadline and process.poll() is None
                 time.sleep(0.3)
         finally:
-            _stop(process)
+            stop_process(process)

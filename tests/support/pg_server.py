@@ -8,12 +8,13 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.servers import free_port
 
 
 def _binaries() -> Path | None:
@@ -22,12 +23,6 @@ def _binaries() -> Path | None:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PostgresServer:
@@ -40,7 +35,7 @@ class PostgresServer:
         self.bin = binaries
         self.folder = folder
         self.data = folder / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._as: dict[str, Any] = {}
         if os.geteuid() == 0:  # initdb refuses to run as root: run it as postgres
             try:
