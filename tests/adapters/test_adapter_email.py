@@ -209,6 +209,7 @@ def dripping_port() -> Iterator[int]:
     thread.join(timeout=5)
 
 
+@pytest.mark.serial  # timed: run alone, after the parallel part (Makefile)
 def test_a_dripping_server_is_cut_at_the_total_deadline(dripping_port, make_ticket) -> None:
     adapter = EmailAdapter(
         {

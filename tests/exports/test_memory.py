@@ -16,6 +16,8 @@ import pytest
 
 from open311.synthetic import SeedPlan, seed
 
+pytestmark = pytest.mark.serial  # timed: run alone, after the parallel part (Makefile)
+
 TOWN = Path(__file__).with_name("town.yaml")
 REPO = Path(__file__).resolve().parents[2]
 COUNT = 20_000

@@ -14,6 +14,8 @@ from open311.models import Delivery, DestinationState
 from tests.helpers import parse
 from tests.support.plugin import FAST
 
+pytestmark = pytest.mark.serial  # timed: run alone, after the parallel part (Makefile)
+
 
 def post(client, fmt, key, n=1):
     ids = []

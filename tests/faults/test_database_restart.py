@@ -28,6 +28,8 @@ from open311.routing import Destination
 from open311.store import NewReport, create_request
 from tests.support.plugin import DELIVERY_CONFIG
 
+pytestmark = pytest.mark.serial  # timed: run alone, after the parallel part (Makefile)
+
 BINARIES = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 
 

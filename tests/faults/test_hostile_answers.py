@@ -17,6 +17,8 @@ import pytest
 from adapters.base import PermanentFailure, TemporaryFailure
 from adapters.http import HttpClient
 
+pytestmark = pytest.mark.serial  # timed: run alone, after the parallel part (Makefile)
+
 MB = 1024 * 1024
 
 

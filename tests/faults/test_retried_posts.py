@@ -15,6 +15,8 @@ from open311 import create_app
 from open311.models import ServiceRequest
 from tests.helpers import NEW_HAVEN_GREEN, errors, parse
 
+pytestmark = pytest.mark.serial  # timed: run alone, after the parallel part (Makefile)
+
 
 @pytest.fixture
 def settings(db_url: str) -> dict[str, Any]:

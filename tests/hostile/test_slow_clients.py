@@ -25,7 +25,7 @@ from open311 import DEMO_CONFIG
 from open311.buffered_worker import request_complete
 from tests.support.servers import free_port, open311_command, stop_process, wait_until_up
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.serial]
 
 SLOW = 50  # clients trickling header lines
 IDLE = 50  # clients that connect and say nothing

@@ -9,6 +9,7 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from adapters.registry import create_adapter
@@ -18,6 +19,8 @@ from open311.models import Delivery, DestinationState
 from open311.outbox import RELEASED, Outbox, OutboxPolicy, pause_length
 from tests.helpers import parse
 from tests.support.plugin import FAST
+
+pytestmark = pytest.mark.serial  # timed: run alone, after the parallel part (Makefile)
 
 
 def post(client, key, n, service_code="POTHOLE"):

@@ -9,12 +9,15 @@ import sys
 import tempfile
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
 from open311.models import Delivery
 from open311.routing import Destination
 from open311.store import NewReport, create_request
 from tests.support.plugin import DELIVERY_CONFIG
+
+pytestmark = pytest.mark.serial  # timed: run alone, after the parallel part (Makefile)
 
 REPORTS = 1000
 
