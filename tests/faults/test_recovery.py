@@ -2,8 +2,8 @@
 loopback back-end (tests/support/backend.py), by idempotency key. Scaled down from the
 issue's figures but the same shape; each test is bounded in time.
 
-- the back-end goes down during a burst and comes back: everything delivered, once, within
-  one pause length of its return;
+- the back-end goes down during a burst and comes back: everything delivered, once; the
+  first delivery within one pause length of its return, then the rest without a stop;
 - one destination hangs while another is healthy: the healthy one's delay stays small;
 - a worker process is SIGKILLed in the middle of a call: its other claimed rows are
   delivered by the other worker within 30 s, and only the call in flight may be repeated,
@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from open311.routing import Destination
 from open311.store import NewReport, create_request
 from tests.support.backend import Backend
 from tests.support.plugin import DELIVERY_CONFIG
+
+pytestmark = pytest.mark.serial  # timed: run alone, after the parallel part (Makefile)
 
 # The default policy with its seconds scaled down about tenfold. The scaled outage lasts
 # 8 s: pauses of 2 and 4 s, then the back-end returns during the first capped 8 s pause,
@@ -136,18 +139,29 @@ def test_backend_down_during_a_burst_then_back(app, backend):
         workers.close()
     rows = deliveries(gateway)
     counts = backend.by_key_counts
+    with backend.lock:
+        after = sorted(t for t in backend.arrivals if t >= back_at)
+    gaps = [later - earlier for earlier, later in pairwise(after)]
     print(
         f"outage {down_for:.0f}s, {total} reports: first delivery {first:.1f}s and all "
-        f"delivered {recovered:.1f}s after the back-end returned"
+        f"delivered {recovered:.1f}s after the back-end returned ({len(after)} rows then, "
+        f"longest gap between two {max(gaps, default=0):.2f}s)"
     )
     assert done, {d.state for d in rows}
     assert len(rows) == total and len(counts) == total
     assert max(counts.values()) == 1  # refused connections: nothing was received twice
-    # Within one pause length of its return, plus the time to deliver what queued (the
-    # issue's target: 120 s after a 120 s outage). The scaled run allows 10 s for its 200
-    # rows: on a loaded 2-core machine they took up to 6 s; a pause that escalated per
-    # row, as before the fix, would be minutes.
-    assert recovered <= (120 if FULL else policy.pause_cap + 10), recovered
+    # What the gateway controls is waiting, not this machine's speed. The first delivery
+    # comes within one capped pause of the return (the probe, plus polls). From then on the
+    # queue drains without a stop: no gap between two arrivals of even half the shortest
+    # pause, so nothing paused again and nothing held the rest back after the probe (a
+    # cool-down of one pause_base after it showed a 1.9 s gap; a healthy drain's longest
+    # is about 0.03 s). The drain's length is throughput: printed, bounded only by the wait
+    # above (CI's full run with coverage drained these 200 rows at about 75 ms a row).
+    # tests/outbox/test_isolation.py pins that backed-off rows are due again at the return.
+    assert first <= policy.pause_cap + 3, first
+    assert after and max(gaps, default=0) < policy.pause_base / 2, max(gaps, default=0)
+    if FULL:
+        assert recovered <= 120, recovered  # the target after a 120 s outage
 
 
 def two_backend_config(tmp_path: Path) -> Path:

@@ -38,6 +38,9 @@ class Backend:
         # Every accepted POST per idempotency key, repeats included: a report delivered
         # twice shows as 2 here even though the back-end itself deduplicates it.
         self.accepted: Counter[str | None] = Counter()
+        # When each accepted POST arrived (time.monotonic), for gaps finer than the
+        # gateway's timestamps (whole seconds, as Open311 shows them).
+        self.arrivals: list[float] = []
         self.headers: list[dict[str, str]] = []
         self._ids = itertools.count(1)
         self._server: BaseWSGIServer | None = None
@@ -120,6 +123,7 @@ class Backend:
         with self.lock:
             self.headers.append(dict(request.headers))
             self.accepted[key] += 1
+            self.arrivals.append(time.monotonic())
             if key and key in self.by_key:
                 order = self.orders[self.by_key[key]]
             else:
