@@ -223,17 +223,19 @@ def test_no_key_adds_a_private_report(
 @pytest.mark.parametrize("kind", EXPORTS)
 def test_bad_filters_answer_the_json_error_list(client: Any, reports: Reports, kind: str) -> None:
     url = f"{API}/requests.{kind}"
-    old = w3c(now() - timedelta(days=800))
+    # One clock reading: two that straddle a second made the 366-day span 366 days + 1 s.
+    today = now()
+    old = w3c(today - timedelta(days=800))
     cases = [
         ({"status": "pending"}, 400),
         ({"start_date": "soon"}, 400),
         ({"service_code": "NOPE"}, 404),
         ({"jurisdiction_id": "nowhere.example"}, 404),
         ({"page_size": "1001"}, 400),
-        ({"start_date": old, "end_date": w3c(now())}, 400),
-        ({"start_date": old, "end_date": w3c(now() - timedelta(days=433))}, 400),
+        ({"start_date": old, "end_date": w3c(today)}, 400),
+        ({"start_date": old, "end_date": w3c(today - timedelta(days=433))}, 400),
         ({"updated_after": old}, 400),
-        ({"updated_before": w3c(now())}, 400),
+        ({"updated_before": w3c(today)}, 400),
     ]
     for params, status in cases:
         response = client.get(url, query_string=params)
@@ -241,10 +243,10 @@ def test_bad_filters_answer_the_json_error_list(client: Any, reports: Reports, k
         assert errors(response, "json"), params
     # Within a year, or a year of requests with updated_* on top: allowed.
     allowed = [
-        {"start_date": old, "end_date": w3c(now() - timedelta(days=434))},
-        {"start_date": w3c(now() - timedelta(days=300)), "updated_before": w3c(now())},
+        {"start_date": old, "end_date": w3c(today - timedelta(days=434))},
+        {"start_date": w3c(today - timedelta(days=300)), "updated_before": w3c(today)},
     ]
-    allowed[1]["end_date"] = w3c(now())
+    allowed[1]["end_date"] = w3c(today)
     for params in allowed:
         assert client.get(url, query_string=params).status_code == 200, params
     assert client.post(url).status_code == 405
