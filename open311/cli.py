@@ -553,6 +553,16 @@ def _notices(catalog: Any, parts: Any) -> Any:
 @click.option(
     "--batch", default=10, show_default=True, help="Deliveries claimed per destination at a time."
 )
+# At least 4 s: leases are stored in whole seconds, so a heartbeat every lease/4 must come
+# at least a second before a truncated lease_until can lapse.
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=4),
+    default=20.0,
+    show_default=True,
+    help="Seconds a claimed delivery stays this worker's between heartbeats (every lease/4); "
+    "a worker that dies has its rows taken over about this long after.",
+)
 @click.option(
     "--metrics-port",
     type=int,
@@ -561,8 +571,12 @@ def _notices(catalog: Any, parts: Any) -> Any:
     help="Serve this worker's Prometheus metrics on 127.0.0.1:PORT (0 = off).",
 )
 @pass_context
-def worker(obj: Context, once: bool, sync_every: float, batch: int, metrics_port: int) -> None:
+def worker(
+    obj: Context, once: bool, sync_every: float, batch: int, lease: float, metrics_port: int
+) -> None:
     """Deliver queued reports to the agencies and pull their status back."""
+    from datetime import timedelta
+
     from .outbox import Outbox, OutboxPolicy
     from .sync import sync_all
 
@@ -572,7 +586,7 @@ def worker(obj: Context, once: bool, sync_every: float, batch: int, metrics_port
             database,
             catalog,
             adapters,
-            OutboxPolicy(batch_size=batch),
+            OutboxPolicy(batch_size=batch, lease=timedelta(seconds=lease)),
             notices=_notices(catalog, parts),
         )
         try:

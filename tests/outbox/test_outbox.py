@@ -106,6 +106,13 @@ def test_outbox_list_json_and_retry_commands(client, submit_key, database, backe
     assert again.exit_code != 0  # a delivered report is not sent again
 
 
+def test_a_lease_too_short_for_its_heartbeat_is_refused(db_url):
+    env = {"OPEN311_DATABASE_URL": db_url, "OPEN311_CONFIG": str(_config())}
+    result = CliRunner().invoke(main, ["worker", "--once", "--lease", "3"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "--lease" in result.output and "4" in result.output
+
+
 def test_status_flows_back_from_the_backend(client, submit_key, app, outbox, backend, fmt):
     from open311.delivery import build_adapters
     from open311.sync import sync_all
