@@ -18,6 +18,7 @@ import click
 from .catalog import ConfigError
 from .db import Database, DatabaseURLError, database_url, display_url, without_password
 from .logs import LOG_FORMATS, configure_logging
+from .outbox import MIN_LEASE_SECONDS
 
 T = TypeVar("T")
 
@@ -553,11 +554,9 @@ def _notices(catalog: Any, parts: Any) -> Any:
 @click.option(
     "--batch", default=10, show_default=True, help="Deliveries claimed per destination at a time."
 )
-# At least 4 s: leases are stored in whole seconds, so a heartbeat every lease/4 must come
-# at least a second before a truncated lease_until can lapse.
 @click.option(
     "--lease",
-    type=click.FloatRange(min=4),
+    type=click.FloatRange(min=MIN_LEASE_SECONDS),
     default=20.0,
     show_default=True,
     help="Seconds a claimed delivery stays this worker's between heartbeats (every lease/4); "

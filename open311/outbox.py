@@ -61,6 +61,11 @@ RELEASED = "released"  # not attempted: the destination is paused or the worker 
 SKIPPED = "skipped"  # a message to the reporter with nobody to tell any more; done, not sent
 
 
+# The shortest lease a worker may run with: leases are stored in whole seconds, so the
+# heartbeat every lease/4 must come at least a second before a truncated lease_until lapses.
+MIN_LEASE_SECONDS = 4.0
+
+
 @dataclass(frozen=True)
 class OutboxPolicy:
     batch_size: int = 10  # deliveries claimed per destination at a time
