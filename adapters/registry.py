@@ -7,6 +7,8 @@ agency's own adapter is a pip install away, with no change to the gateway.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -23,6 +25,35 @@ class UnknownAdapterError(ValueError, LookupError):
 
 
 def _entry_points() -> dict[str, EntryPoint]:
+    """The group's entry points by name, scanned again only when the import path or one
+    of its folders changed. A scan reads every installed distribution's metadata (3.5 ms
+    here); a process start asked about 12 times (each agency's adapter is checked when the
+    configuration loads and again when it is built), and a POST of an update once. A pip
+    install of a new adapter changes its site-packages folder, so a reload sees it."""
+    key = _path_state()
+    found = _last_scan.get(key)
+    if found is None:
+        found = _scan()
+        _last_scan.clear()
+        _last_scan[key] = found
+    return found
+
+
+# The last scan, under the state of the import path it was made in.
+_last_scan: dict[tuple[tuple[str, int], ...], dict[str, EntryPoint]] = {}
+
+
+def _path_state() -> tuple[tuple[str, int], ...]:
+    state = []
+    for folder in sys.path:
+        try:
+            state.append((folder, os.stat(folder or ".").st_mtime_ns))
+        except OSError:
+            state.append((folder, -1))
+    return tuple(state)
+
+
+def _scan() -> dict[str, EntryPoint]:
     found: dict[str, EntryPoint] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         earlier = found.get(ep.name)

@@ -23,6 +23,8 @@ from adapters.registry import settings_problems
 from schemas.config import ConfigSchema
 from schemas.errors import key_path_lines
 
+from .yaml_text import parse_yaml
+
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
@@ -184,7 +186,7 @@ def load_catalog(path: str | os.PathLike[str]) -> Catalog:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror}).") from exc
     try:
-        raw = yaml.safe_load(text)
+        raw = parse_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

@@ -44,6 +44,7 @@ from .db import Database, utcnow
 from .models import Delivery, ServiceRequest
 from .routing import Destination, OutsideEveryJurisdiction, OutsideServiceArea, Router
 from .store import private_id, reported_columns, reserve_numbers
+from .yaml_text import parse_yaml
 
 BATCH = 1000
 _SOURCE_KEY_LENGTH = 200  # service_request.source_key
@@ -83,7 +84,7 @@ def load_mapping(path: str | Path, catalog: Catalog) -> Mapping:
     problem by its key path."""
     where = Path(path)
     try:
-        raw = yaml.safe_load(where.read_text(encoding="utf-8"))
+        raw = parse_yaml(where.read_text(encoding="utf-8"))
     except OSError as exc:
         raise MappingError(f"{path}: cannot read the mapping file ({exc.strerror}).") from exc
     except yaml.YAMLError as exc:

@@ -3,9 +3,11 @@ from __future__ import annotations
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from adapters import registry
 from adapters.base import Adapter
 from adapters.email import EmailAdapter
 from adapters.http_json import HttpJsonAdapter
@@ -63,6 +65,12 @@ def test_create_adapter_builds_and_validates() -> None:
 
 def _install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str) -> None:
     """A fake installed distribution on sys.path, the way pip would leave one."""
+    _write_plugin(tmp_path, target)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "cityworks_plugin", raising=False)
+
+
+def _write_plugin(tmp_path: Path, target: str) -> None:
     (tmp_path / "cityworks_plugin.py").write_text(
         textwrap.dedent(
             """
@@ -91,8 +99,6 @@ def _install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: cityworks-plugin\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text(f"[open311.adapters]\ncityworks = {target}\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "cityworks_plugin", raising=False)
 
 
 def test_third_party_adapter_is_found_through_its_entry_point(
@@ -129,3 +135,28 @@ def test_a_third_party_settings_schema_is_checked_like_the_built_in_ones(
     }
     assert settings_problems("cityworks", {"url": "https://x.example"}) == {}
     assert settings_problems("carrier-pigeon", {})["adapter"][0].startswith("unknown adapter")
+
+
+def test_installed_adapters_are_scanned_once_until_the_path_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process start asks the registry about a dozen times, and a POST of an update
+    once; the installed distributions are read again only when a folder on the import
+    path changed, as pip installing a new adapter into site-packages changes it."""
+    scans = []
+    real = registry.entry_points
+
+    def counted(*, group: str) -> Any:
+        scans.append(group)
+        return real(group=group)
+
+    monkeypatch.setattr(registry, "entry_points", counted)
+    monkeypatch.syspath_prepend(str(tmp_path))  # a folder of its own: a state never seen
+    for _ in range(5):
+        assert load_adapter_class("http_json") is HttpJsonAdapter
+        assert "cityworks" not in available_adapters()
+    assert len(scans) == 1
+    _write_plugin(tmp_path, "cityworks_plugin:CityworksAdapter")  # the same folder, changed
+    monkeypatch.delitem(sys.modules, "cityworks_plugin", raising=False)
+    assert "cityworks" in available_adapters()
+    assert len(scans) == 2

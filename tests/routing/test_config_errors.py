@@ -170,3 +170,15 @@ def test_the_app_does_not_start(folder: Path, tmp_path: Path) -> None:
     (folder / "towns.geojson").write_text("[]", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"areas\[0\]\.file"):
         create_app({"CONFIG": str(write(folder)), "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+
+
+def test_a_file_that_is_not_yaml_is_refused_with_the_line_quoted(tmp_path: Path) -> None:
+    """The configuration parses with libyaml, whose messages give only the position; the
+    operator reads the pure-Python parser's, which quotes the line and points at it."""
+    path = tmp_path / "config.yaml"
+    path.write_text("gateway:\n  contact: [Test desk\n  endpoint_type: test\n")
+    with pytest.raises(ConfigError) as refused_here:
+        load_catalog(path)
+    message = str(refused_here.value)
+    assert message.startswith(f"{path}: not valid YAML: ")
+    assert "line 2, column 12:\n      contact: [Test desk\n               ^" in message
