@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -157,6 +158,11 @@ for _name in PERSONAL_FIELDS:
     setattr(ReporterContact, _name, mapped_column(String(MAX_LENGTH[_name])))
 
 
+# A delivery's states before it is done or dead: the outbox's backlog, which a worker claims.
+OPEN_STATES = ("pending", "inflight")
+_OPEN = text("state IN ({})".format(", ".join(f"'{state}'" for state in OPEN_STATES)))
+
+
 class Delivery(Base):
     """The outbox: one row per (report, destination), written with the report."""
 
@@ -198,6 +204,19 @@ class Delivery(Base):
     __table_args__ = (
         Index("ix_delivery_due", "state", "next_attempt_at"),
         Index("ix_delivery_backend", "destination", "backend_id"),
+        # A worker's claim (outbox.is_due): only the rows not yet delivered, in the order
+        # they are claimed, so a claim reads the backlog and never the history. Without
+        # it SQLite walked a destination's every delivery by ix_delivery_backend, holding
+        # the write lock: at 1,000,000 delivered reports a claim took most of a second and
+        # POSTs waited behind it (the bench's SQLite POST: 56 req/s against 285 at 10,000).
+        Index(
+            "ix_delivery_open",
+            "destination",
+            "next_attempt_at",
+            "id",
+            sqlite_where=_OPEN,
+            postgresql_where=_OPEN,
+        ),
     )
 
 

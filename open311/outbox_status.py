@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 from schemas.datetimes import format_w3c
 
 from .db import UTCDateTime, utcnow
-from .models import Delivery, DestinationState
+from .models import OPEN_STATES, Delivery, DestinationState
 from .outbox import is_due
 
 
@@ -45,13 +45,13 @@ def destination_status(
     backlog = session.execute(
         select(
             Delivery.destination,
-            func.count().filter(Delivery.state.in_(("pending", "inflight"))),
+            func.count().filter(Delivery.state.in_(OPEN_STATES)),
             func.count().filter(due),
             func.count().filter(Delivery.state == "inflight"),
             func.count().filter(Delivery.state == "dead"),
             type_coerce(func.min(case((due, Delivery.created_at))), UTCDateTime),
         )
-        .where(Delivery.state.in_(("pending", "inflight", "dead")))
+        .where(Delivery.state.in_((*OPEN_STATES, "dead")))
         .group_by(Delivery.destination)
     ).all()
     counts = {row[0]: row[1:] for row in backlog}
