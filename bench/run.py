@@ -128,12 +128,20 @@ def main(argv: list[str] | None = None) -> int:
         if postgres:
             databases.append(PostgresDatabases(postgres[0], keep=args.keep is not None))
         for dbs in databases:
+            smallest_rows: dict[str, int] | None = None
             for size in sizes:
                 _say(f"{dbs.label}, {size:,} reports")
                 try:
                     with dbs.fresh(f"n{size}") as url:
                         run = http_bench.run(
-                            url, size, load, args.seconds, folder, _say, args.worker_class
+                            url,
+                            size,
+                            load,
+                            args.seconds,
+                            folder,
+                            _say,
+                            args.worker_class,
+                            smallest_rows,
                         )
                 except Exception as exc:  # a size that dies still leaves the others' figures
                     traceback.print_exc()
@@ -142,6 +150,12 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     continue
                 run["database"] = dbs.label
+                if smallest_rows is None:
+                    smallest_rows = {
+                        key: found["rows"]
+                        for key, found in run["scenarios"].items()
+                        if found["query"] and found["rows"]
+                    }
                 if args.keep:
                     _say(f"kept {dbs.label} at {size:,}: {display_url(url)}")
                 results["runs"].append(run)
