@@ -30,6 +30,12 @@ from .db import Base, UTCDateTime, utcnow
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+# Written into the SQL of the partial indexes and of the queries they serve: a prepared
+# PostgreSQL statement's generic plan cannot prove a partial index from bound values, and
+# SQLite, which re-plans for a bound `=`, does not for a bound IN list (the claim's states).
+_IS_OPEN = text("status = 'open'")
+
+
 class ServiceRequest(Base):
     __tablename__ = "service_request"
 
@@ -120,6 +126,9 @@ class ServiceRequest(Base):
             "status",
         ),
         Index("ix_request_updated_listing", "jurisdiction_id", "private", "updated_datetime", "id"),
+        # The open reports, whose status the sync asks the back-ends for (sync.references):
+        # a few thousand in a city's history of millions, which it otherwise walked.
+        Index("ix_request_open", "id", sqlite_where=_IS_OPEN, postgresql_where=_IS_OPEN),
     )
 
 

@@ -156,8 +156,8 @@ def is_due(now: datetime) -> Any:
     return and_(
         # Implied by what follows; said on its own, its values written into the SQL (not
         # bound), so that the database can prove the partial index ix_delivery_open (the
-        # rows not yet delivered) serves the claim: neither SQLite nor a prepared
-        # PostgreSQL statement can with parameters.
+        # rows not yet delivered) serves the claim: SQLite does not with a bound IN list,
+        # nor does a prepared PostgreSQL statement's generic plan.
         Delivery.state.in_([literal(state, literal_execute=True) for state in OPEN_STATES]),
         or_(
             and_(Delivery.state == "pending", Delivery.next_attempt_at <= now),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, literal, select, union, update
 from sqlalchemy.orm import Session
 
 from adapters.base import Adapter, DeliveryError, Reference
@@ -31,17 +31,33 @@ FOLLOW_CLOSED_FOR = timedelta(days=30)  # a closed report may still be reopened
 
 
 def references(session: Session, destination: str, now: datetime) -> list[Reference]:
-    rows = session.execute(
-        select(Delivery.backend_id, Delivery.backend_token)
-        .join(ServiceRequest, ServiceRequest.id == Delivery.request_id)
-        .where(
-            Delivery.destination == destination,
-            Delivery.state == "done",
-            (ServiceRequest.status == "open")
-            | (ServiceRequest.updated_datetime >= now - FOLLOW_CLOSED_FOR),
-        )
-    ).all()
-    return [Reference(backend_id=b, backend_token=t) for b, t in rows if b or t]
+    """The back-end's ids of this destination's reports still followed: open ones, and
+    closed ones changed within FOLLOW_CLOSED_FOR (they may be reopened).
+
+    The statement starts from those reports (the partial index of open ones, and the
+    index on updated_datetime) and reaches their deliveries by request id, so it reads
+    what is followed, not the destination's whole history: filtering deliveries by
+    destination and state in SQL let SQLite start from all of them instead (a 33-second
+    round at 1,000,000 reports, 0.36 s this way). The destination and state are checked
+    here for that reason."""
+    return [
+        Reference(backend_id=b, backend_token=t)
+        for where, state, b, t in session.execute(followed_deliveries(now)).all()
+        if where == destination and state == "done" and (b or t)
+    ]
+
+
+def followed_deliveries(now: datetime) -> Select[str, str, str | None, str | None]:
+    """Every delivery of the reports still followed at `now` (see references)."""
+    followed = union(
+        select(ServiceRequest.id).where(
+            ServiceRequest.status == literal("open", literal_execute=True)
+        ),
+        select(ServiceRequest.id).where(ServiceRequest.updated_datetime >= now - FOLLOW_CLOSED_FOR),
+    )
+    return select(
+        Delivery.destination, Delivery.state, Delivery.backend_id, Delivery.backend_token
+    ).where(Delivery.request_id.in_(followed))
 
 
 def sync_destination(db: Database, catalog: Catalog, destination: str, adapter: Adapter) -> int:
