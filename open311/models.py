@@ -125,6 +125,19 @@ class ServiceRequest(Base):
             "id",
             "status",
         ),
+        # A service and a status together (the sparse filter: open hydrant reports of
+        # years ago) read only their matches here; through ix_request_service_listing
+        # they read the service's every report in the window, mostly closed (revision
+        # 0012: the bench's sparse filter cut to 13 rows had 2.3 times its p95 at 10,000).
+        Index(
+            "ix_request_service_status_listing",
+            "jurisdiction_id",
+            "private",
+            "service_code",
+            "status",
+            "requested_datetime",
+            "id",
+        ),
         Index("ix_request_updated_listing", "jurisdiction_id", "private", "updated_datetime", "id"),
         # The open reports, whose status the sync asks the back-ends for (sync.references):
         # a few thousand in a city's history of millions, which it otherwise walked.

@@ -14,13 +14,12 @@ PostgreSQL's is the delivery rows the plan reads (EXPLAIN ANALYZE)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Select, event, select, text, update
+from sqlalchemy import Select, select, text, update
 
 from open311.db import utcnow
 from open311.models import ServiceRequest
@@ -28,28 +27,9 @@ from open311.outbox import Outbox
 from open311.sync import followed_deliveries, references
 from open311.synthetic import SeedPlan, seed
 from tests.helpers import post_request
+from tests.support.sqlite_steps import sqlite_steps
 
 HISTORY = 2_000  # reports before the first measure; as many again before the second
-STEP = 100
-
-
-@contextmanager
-def _sqlite_steps(database: Any) -> Iterator[list[int]]:
-    """SQLite's VM steps (in hundreds) of the statements run inside the block."""
-    counted = [0]
-
-    def tick() -> int:
-        counted[0] += 1
-        return 0  # go on
-
-    def hook(conn: Any, *_: Any) -> None:
-        conn.connection.dbapi_connection.set_progress_handler(tick, STEP)
-
-    event.listen(database.engine, "before_cursor_execute", hook)
-    try:
-        yield counted
-    finally:
-        event.remove(database.engine, "before_cursor_execute", hook)
 
 
 def _rows_read(database: Any, statement: Select[Any], table: str) -> int:
@@ -80,7 +60,7 @@ def _cost(
     SQLite; and what it answered."""
     if db_url.startswith("postgresql"):
         return _rows_read(database, statement, "delivery"), run()
-    with _sqlite_steps(database) as counted:
+    with sqlite_steps(database.engine) as counted:
         answered = run()
     return counted[0], answered
 
