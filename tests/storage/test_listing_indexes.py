@@ -53,7 +53,21 @@ def test_radius_and_sparse_filters_stop_in_the_index(app: Any, db_url: str) -> N
             .where(ServiceRequest.private.is_(False), ServiceRequest.lat.is_not(None))
             .limit(1)
         ).one()
-        code = session.scalars(select(ServiceRequest.service_code).limit(1)).one()
+        # The public service with the most open reports in the window: one that has
+        # matches (a LIMIT 1 without an order took whichever row PostgreSQL met first,
+        # which after earlier tests' deletions could be a private service's: no match).
+        code = session.scalars(
+            select(ServiceRequest.service_code)
+            .where(
+                ServiceRequest.private.is_(False),
+                ServiceRequest.status == "open",
+                ServiceRequest.requested_datetime >= now - timedelta(days=4 * 365),
+                ServiceRequest.requested_datetime < now - timedelta(days=365),
+            )
+            .group_by(ServiceRequest.service_code)
+            .order_by(func.count().desc(), ServiceRequest.service_code)
+            .limit(1)
+        ).one()
     queries = {
         "radius": RequestQuery(jurisdiction, near=(centre[0], centre[1], 1500.0), page_size=100),
         "sparse": RequestQuery(
