@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, literal, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from adapters.base import Adapter, DeliveryError, Receipt, Ticket, UpdateTicket
@@ -44,7 +44,13 @@ from .db import (
 )
 from .delivery import ticket_for, update_ticket_for
 from .logs import credentials_in, redact
-from .models import OPEN_STATES, Delivery, DestinationState, RequestUpdate, ServiceRequest
+from .models import (
+    Delivery,
+    DestinationState,
+    RequestUpdate,
+    ServiceRequest,
+    undelivered,
+)
 from .notifications import Notices
 from .updates import Change, record_change
 
@@ -154,11 +160,9 @@ def is_due(now: datetime) -> Any:
         .exists()
     )
     return and_(
-        # Implied by what follows; said on its own, its values written into the SQL (not
-        # bound), so that the database can prove the partial index ix_delivery_open (the
-        # rows not yet delivered) serves the claim: SQLite does not with a bound IN list,
-        # nor does a prepared PostgreSQL statement's generic plan.
-        Delivery.state.in_([literal(state, literal_execute=True) for state in OPEN_STATES]),
+        # Implied by what follows; said on its own, as ix_delivery_open says it, so that
+        # the database can prove that partial index (the rows not yet delivered) serves.
+        undelivered(),
         or_(
             and_(Delivery.state == "pending", Delivery.next_attempt_at <= now),
             and_(Delivery.state == "inflight", Delivery.lease_until < now),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, literal, select, union, update
+from sqlalchemy import Select, select, union, update
 from sqlalchemy.orm import Session
 
 from adapters.base import Adapter, DeliveryError, Reference
@@ -19,7 +19,7 @@ from adapters.base import Adapter, DeliveryError, Reference
 from . import metrics
 from .catalog import Catalog
 from .db import Database, utcnow
-from .models import Delivery, DestinationState, ServiceRequest
+from .models import Delivery, DestinationState, ServiceRequest, still_open
 from .outbox import ensure_destinations
 from .updates import apply_backend_updates
 
@@ -50,9 +50,7 @@ def references(session: Session, destination: str, now: datetime) -> list[Refere
 def followed_deliveries(now: datetime) -> Select[str, str, str | None, str | None]:
     """Every delivery of the reports still followed at `now` (see references)."""
     followed = union(
-        select(ServiceRequest.id).where(
-            ServiceRequest.status == literal("open", literal_execute=True)
-        ),
+        select(ServiceRequest.id).where(still_open()),
         select(ServiceRequest.id).where(ServiceRequest.updated_datetime >= now - FOLLOW_CLOSED_FOR),
     )
     return select(
