@@ -20,7 +20,7 @@ import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
@@ -224,10 +224,40 @@ class HttpSettingsSchema(SettingsSchema):
     headers = Headers(load_default=dict)
 
 
+if TYPE_CHECKING:
+    from requests.sessions import _Settings  # the stubs' name for what requests returns
+
+
+class _Session(requests.Session):
+    """A requests.Session that reads the proxy and CA-bundle variables of the environment
+    once per origin, at its first request there: requests reads them again for every
+    request (walking the whole environment), a twentieth of a delivery's cost, for values
+    that do not change while the process runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple[Any, ...], _Settings] = {}
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> _Settings:
+        if proxies:  # a call's own proxies: as requests does
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname, parts.port, stream, verify, cert)
+        found = self._environment.get(key)
+        if found is None:
+            found = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            self._environment[key] = found
+        settings = found.copy()
+        settings["proxies"] = dict(found["proxies"])  # requests may add to it
+        return settings
+
+
 def build_session(
     *, auth: AuthBase | None = None, headers: Mapping[str, str] | None = None, adapter: str = ""
 ) -> requests.Session:
-    session = requests.Session()
+    session = _Session()
     transport = _DeadlineAdapter()
     session.mount("http://", transport)
     session.mount("https://", transport)

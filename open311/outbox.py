@@ -611,10 +611,12 @@ class Outbox:
     ) -> None:
         """The owning agency has the report: say so on the public record, with its own
         reference, so a resident can quote it when calling that agency."""
+        # With its contact, which record_change reads to tell the reporter (one SELECT).
         request = session.scalar(
             select(ServiceRequest)
             .join(Delivery, Delivery.request_id == ServiceRequest.id)
             .where(Delivery.id == delivery_id)
+            .options(joinedload(ServiceRequest.contact))
         )
         if request is None:
             return

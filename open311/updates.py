@@ -121,8 +121,9 @@ def record_change(
     }
     # Two syncs (or a sync and a webhook) may bring the same change at once.
     stmt = insert_ignoring_conflicts(session, RequestUpdate, ["dedup_key"])
-    new_id = session.scalar(stmt.values(values).returning(RequestUpdate.id))
-    if new_id is None:
+    # The row comes back as the ORM object, not its id to load again: one statement less.
+    stored = session.scalar(stmt.values(values).returning(RequestUpdate))
+    if stored is None:
         return None
     applied = not history_only and when >= request.updated_datetime
     # What the reporter is told about: the public status or its detail changing, not a note.
@@ -150,8 +151,7 @@ def record_change(
             },
         )
     session.flush()
-    stored = session.get(RequestUpdate, new_id)
-    if news and stored is not None:
+    if news:
         queue_for_change(session, request, stored)
     return stored
 

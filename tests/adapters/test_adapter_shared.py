@@ -143,6 +143,26 @@ def test_idempotency_key_and_configured_headers_are_sent(backend) -> None:
     assert seen.headers["User-Agent"].startswith("open311-gateway")
 
 
+def test_the_proxy_in_the_environment_is_used_and_read_once_per_origin(
+    backend, monkeypatch
+) -> None:
+    """HTTP_PROXY is honoured, and read at the first request to an origin only: requests
+    would read the whole environment again for every request."""
+    backend.on("POST", "/orders", json={"id": 1})
+    for name in ("http_proxy", "no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", backend.url())
+    http = client()
+    http.request("POST", "http://orders.example/orders", what="submit")
+    monkeypatch.delenv("HTTP_PROXY")
+    http.request("POST", "http://orders.example/orders", what="submit")
+    assert [r.headers["Host"] for r in backend.received] == ["orders.example"] * 2
+    # Another origin reads the environment as it is now: no proxy, nothing listens there.
+    with pytest.raises(TemporaryFailure):
+        http.request("POST", "http://orders.invalid/orders", what="submit")
+    assert len(backend.received) == 2
+
+
 # --- settings ---------------------------------------------------------------------------
 
 
