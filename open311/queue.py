@@ -9,18 +9,18 @@ An internal note is kept in `staff_note` and never reaches `request_update` or t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, distinct, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from .app_updates import updates_of
 from .catalog import Catalog
 from .db import utcnow
 from .keys import Caller
-from .models import Delivery, RequestUpdate, ServiceRequest, StaffNote
+from .models import Delivery, RequestUpdate, ServiceRequest, StaffNote, still_open
 from .routing import Router
 from .updates import Change, record_change
 
@@ -79,31 +79,63 @@ class QueueQuery:
     page_size: int = 50
 
 
-def _filtered(q: QueueQuery, now: datetime) -> Select[Any]:
-    stmt = select(ServiceRequest).join(
-        Delivery, (Delivery.request_id == ServiceRequest.id) & (Delivery.destination == q.agency)
-    )
-    if q.status in ("open", "closed"):
-        stmt = stmt.where(ServiceRequest.status == q.status)
-    if q.service_code:
-        stmt = stmt.where(ServiceRequest.service_code == q.service_code)
+def _conditions(q: QueueQuery, now: datetime) -> tuple[list[Any], list[Any]]:
+    """What `q` asks of a report, and of its delivery to the agency."""
+    delivery: list[Any] = [Delivery.destination == q.agency]
     if q.claimed == "unclaimed":
-        stmt = stmt.where(Delivery.claimed_by.is_(None))
+        delivery.append(Delivery.claimed_by.is_(None))
     elif q.claimed:
-        stmt = stmt.where(Delivery.claimed_by == q.claimed)
+        delivery.append(Delivery.claimed_by == q.claimed)
+    report: list[Any] = []
+    if q.status == "open":
+        report.append(still_open())  # written into the SQL: the open reports' own index
+    elif q.status == "closed":
+        report.append(ServiceRequest.status == "closed")
+    if q.service_code:
+        report.append(ServiceRequest.service_code == q.service_code)
     day = timedelta(days=1)
+    requested = ServiceRequest.requested_datetime
     if q.age == "lt1":
-        stmt = stmt.where(ServiceRequest.requested_datetime > now - day)
+        report.append(requested > now - day)
     elif q.age == "1to7":
-        stmt = stmt.where(
-            ServiceRequest.requested_datetime <= now - day,
-            ServiceRequest.requested_datetime > now - 7 * day,
-        )
+        report += [requested <= now - day, requested > now - 7 * day]
     elif q.age == "gt7":
-        stmt = stmt.where(ServiceRequest.requested_datetime <= now - 7 * day)
+        report.append(requested <= now - 7 * day)
     elif q.age == "gt30":
-        stmt = stmt.where(ServiceRequest.requested_datetime <= now - 30 * day)
-    return stmt
+        report.append(requested <= now - 30 * day)
+    return report, delivery
+
+
+def _filtered(q: QueueQuery, now: datetime) -> Select[Any]:
+    """The agency's reports matching `q`, each once (a report may have two deliveries
+    there: its own and an app's update). Read in the order asked for, each is checked for
+    its delivery in ix_delivery_destination_request, so a page stops after its rows
+    instead of sorting the agency's whole history."""
+    report, delivery = _conditions(q, now)
+    theirs = select(Delivery.id).where(Delivery.request_id == ServiceRequest.id, *delivery)
+    return select(ServiceRequest).where(*report, theirs.exists())
+
+
+def _count(session: Session, q: QueueQuery, now: datetime) -> int:
+    """How many reports match `q`, read from what is smallest: the open reports for open
+    ones (what is waiting, however long the history), the agency's deliveries in their
+    index for all of them (closed: all less the open), the agency's deliveries joined to
+    their reports for a search of the closed history."""
+    report, delivery = _conditions(q, now)
+    if q.status == "open":
+        return session.scalar(select(func.count()).select_from(_filtered(q, now).subquery())) or 0
+    if report[1:] if q.status == "closed" else report:
+        joined = (
+            select(func.count(distinct(ServiceRequest.id)))
+            .select_from(ServiceRequest)
+            .join(Delivery, and_(Delivery.request_id == ServiceRequest.id, *delivery))
+            .where(*report)
+        )
+        return session.scalar(joined) or 0
+    every = session.scalar(select(func.count(distinct(Delivery.request_id))).where(*delivery))
+    if q.status == "closed":
+        return (every or 0) - _count(session, replace(q, status="open"), now)
+    return every or 0
 
 
 def find_queue(
@@ -123,7 +155,7 @@ def find_queue(
             return rows, len(rows)
         start = (q.page - 1) * q.page_size
         return rows[start : start + q.page_size], len(rows)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    total = _count(session, q, now)
     stmt = stmt.order_by(*order).options(*load)
     stmt = stmt.limit(AREA_SCAN) if everything else stmt.limit(q.page_size)
     if not everything:

@@ -5,7 +5,7 @@
   lock, so a claim that walked a destination's every delivery made every POST wait: at
   1,000,000 delivered reports the bench's POSTs went from 85-96 to 163 a second here.
 - A status sync round reads the deliveries of the reports still followed (open, or closed
-  within 30 days; ix_request_open): it read every done delivery before, 33 s a round at
+  within 30 days; ix_request_open_requested): it read every done delivery before, 33 s a round at
   1,000,000 reports on SQLite, 0.36 s after.
 
 SQLite's measure is its virtual machine's steps (the progress handler, called every 100);
@@ -13,13 +13,11 @@ PostgreSQL's is the delivery rows the plan reads (EXPLAIN ANALYZE)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Select, select, text, update
+from sqlalchemy import select, update
 
 from open311.db import utcnow
 from open311.models import ServiceRequest
@@ -27,42 +25,9 @@ from open311.outbox import Outbox
 from open311.sync import followed_deliveries, references
 from open311.synthetic import SeedPlan, seed
 from tests.helpers import post_request
-from tests.support.sqlite_steps import sqlite_steps
+from tests.support.work import work_of
 
 HISTORY = 2_000  # reports before the first measure; as many again before the second
-
-
-def _rows_read(database: Any, statement: Select[Any], table: str) -> int:
-    """PostgreSQL: the rows of `table` the statement's plan reads, those its filters threw
-    away included (the statement runs in a transaction rolled back)."""
-    with database.write() as session, session.begin():
-        session.execute(text("ANALYZE"))
-    sql = str(statement.compile(database.engine, compile_kwargs={"literal_binds": True}))
-    with database.write() as session, session.begin():
-        raw = session.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one()
-        session.rollback()
-    plan = (raw if isinstance(raw, list) else json.loads(raw))[0]["Plan"]
-
-    def read(node: dict[str, Any]) -> int:
-        own = 0
-        if node.get("Relation Name") == table and node.get("Node Type") != "ModifyTable":
-            loops = node.get("Actual Loops", 1)
-            own = (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * loops
-        return own + sum(read(child) for child in node.get("Plans", []))
-
-    return read(plan)
-
-
-def _cost(
-    database: Any, db_url: str, statement: Select[Any], run: Callable[[], Any]
-) -> tuple[int, Any]:
-    """The work of `run` (which runs `statement`): rows read on PostgreSQL, VM steps on
-    SQLite; and what it answered."""
-    if db_url.startswith("postgresql"):
-        return _rows_read(database, statement, "delivery"), run()
-    with sqlite_steps(database.engine) as counted:
-        answered = run()
-    return counted[0], answered
 
 
 def _history(app: Any, rng_seed: int) -> None:
@@ -87,7 +52,7 @@ def test_a_claim_costs_the_same_after_thousands_of_deliveries(
         for _ in range(3):
             post_request(client, fmt, submit_key)
         due = outbox._due("works", utcnow(), outbox.policy.batch_size)
-        cost, claimed = _cost(database, db_url, due, outbox.claim)
+        cost, claimed = work_of(database, db_url, due, outbox.claim, table="delivery")
         costs.append(cost)
         assert len(claimed["works"]) == 3, claimed
         for ids in claimed.values():
@@ -116,11 +81,12 @@ def test_a_status_round_reads_the_followed_reports_not_the_closed_history(
             )
         now = utcnow()
         with database.read() as session:
-            cost, refs = _cost(
+            cost, refs = work_of(
                 database,
                 db_url,
                 followed_deliveries(now),
                 partial(references, session, "works", now),
+                table="delivery",
             )
         costs.append(cost)
         assert len(refs) == 3, refs  # the back-end's ids of the three open reports
