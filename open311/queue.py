@@ -281,13 +281,12 @@ def history(session: Session, row: ServiceRequest, agency: str) -> list[Event]:
     return sorted(events, key=lambda e: e.at)
 
 
-def services_seen(session: Session, agency: str) -> list[tuple[str, str]]:
-    """(code, name) of the services among the agency's reports: the service filter's choices."""
-    rows = session.execute(
-        select(ServiceRequest.service_code, ServiceRequest.service_name)
-        .join(Delivery, Delivery.request_id == ServiceRequest.id)
-        .where(Delivery.destination == agency)
-        .distinct()
-        .order_by(ServiceRequest.service_name)
-    )
-    return [(code, name) for code, name in rows]
+def service_choices(router: Router, agency: str) -> list[tuple[str, str]]:
+    """(code, name) of the services whose reports can reach the agency, by name: the
+    service filter's choices. From the configuration: reading them off the agency's
+    reports walked its whole history on every page (230 ms at 1,000,000 reports). A
+    service gone from the configuration is no longer a choice; its reports are still
+    listed."""
+    services = router.catalog.services.values()
+    found = {(s.code, s.name) for s in services if router.may_reach(s, agency)}
+    return sorted(found, key=lambda choice: (choice[1], choice[0]))

@@ -218,6 +218,14 @@ class Router:
         # agency places it. Only a located report can be outside.
         return service.area is None or not located or service.area in names
 
+    def may_reach(self, service: Service, agency: str) -> bool:
+        """Whether a report of `service` can go to `agency`, first or as a copy, from some
+        place with some answers: its own agency, or a route about it that names the agency
+        (its conditions on the place and the answers left aside)."""
+        return service.agency == agency or any(
+            agency in (*r.to, *r.copy_to) for r in self.catalog.routes if _names(r, service)
+        )
+
     def route(
         self,
         service: Service,
@@ -236,6 +244,15 @@ class Router:
         return [Destination(service.agency, True)]
 
 
+def _names(route: Route, service: Service) -> bool:
+    """Whether the route is about this service at all (its jurisdiction, code or group)."""
+    if route.jurisdiction and route.jurisdiction != service.jurisdiction:
+        return False
+    if route.services and service.code not in route.services:
+        return False
+    return not (route.groups and service.group not in route.groups)
+
+
 def _matches(
     route: Route,
     service: Service,
@@ -243,11 +260,7 @@ def _matches(
     located: bool,
     attributes: Mapping[str, str | list[str]],
 ) -> bool:
-    if route.jurisdiction and route.jurisdiction != service.jurisdiction:
-        return False
-    if route.services and service.code not in route.services:
-        return False
-    if route.groups and service.group not in route.groups:
+    if not _names(route, service):
         return False
     if route.within and not (located and any(n in names for n in route.within)):
         return False

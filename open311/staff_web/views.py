@@ -223,7 +223,6 @@ def queue_page() -> str:
     q, params = _query(member)
     body, total = _queue_rows(member, q, "staff.web.list")
     with gw.db.read() as s:
-        services = queue.services_seen(s, member.agency)
         people = colleagues(s, member.agency)
     filters = {k: v for k, v in params.items() if k != "page"}
     pages = max(1, -(-total // q.page_size))
@@ -235,7 +234,7 @@ def queue_page() -> str:
         page=q.page,
         pages=pages,
         filters=filters,
-        services=services,
+        services=queue.service_choices(gw.router, member.agency),
         areas=sorted(gw.router.index.titles.items(), key=lambda kv: kv[1]),
         people=people,
         people_pairs=[(p, p) for p in people],

@@ -309,3 +309,24 @@ def test_the_staff_api_keeps_an_internal_note_where_the_pages_show_it(
     public = app.test_client().get(f"/open311/v2/requests/{rid}.{fmt}?extensions=true")
     assert PUBLIC in public.get_data(as_text=True)
     assert SECRET not in public.get_data(as_text=True)
+
+
+def test_the_service_filter_offers_what_can_reach_the_agency(
+    app: Any, client: Any, housing: dict[str, Any]
+) -> None:
+    """From the configuration, before any report came in: the housing authority's own
+    services, and those a route sends it from its properties; not a pothole in the street."""
+    page = client.get("/staff/queue").get_data(as_text=True)
+    chooser = re.search(r'<select id="f-service" name="service">(.*?)</select>', page, re.S)
+    assert chooser, page[:2000]
+    offered = re.findall(r'<option value="([^"]*)"', chooser.group(1))
+    assert offered[0] == ""  # any service
+    assert set(offered[1:]) == {
+        "NEIGHBOR_COMPLAINT",
+        "LEASE_VIOLATION",
+        "STREETLIGHT",
+        "SNOW_REMOVAL",
+        "LEAK",
+        "ILLEGAL_DUMPING",
+        "GRAFFITI",
+    }
