@@ -106,7 +106,7 @@ def _conditions(q: QueueQuery, now: datetime) -> tuple[list[Any], list[Any]]:
     return report, delivery
 
 
-def _filtered(q: QueueQuery, now: datetime) -> Select[Any]:
+def agency_reports(q: QueueQuery, now: datetime) -> Select[Any]:
     """The agency's reports matching `q`, each once (a report may have two deliveries
     there: its own and an app's update). Read in the order asked for, each is checked for
     its delivery in ix_delivery_destination_request, so a page stops after its rows
@@ -123,7 +123,9 @@ def _count(session: Session, q: QueueQuery, now: datetime) -> int:
     their reports for a search of the closed history."""
     report, delivery = _conditions(q, now)
     if q.status == "open":
-        return session.scalar(select(func.count()).select_from(_filtered(q, now).subquery())) or 0
+        return (
+            session.scalar(select(func.count()).select_from(agency_reports(q, now).subquery())) or 0
+        )
     if report[1:] if q.status == "closed" else report:
         joined = (
             select(func.count(distinct(ServiceRequest.id)))
@@ -144,7 +146,7 @@ def find_queue(
     """One page of the agency's reports (private ones included) and how many match in all.
     `everything`: every match instead of one page (the CSV export, bounded by AREA_SCAN)."""
     now = utcnow()
-    stmt = _filtered(q, now)
+    stmt = agency_reports(q, now)
     order = SORTS.get(q.sort, SORTS["newest"])
     load = (selectinload(ServiceRequest.deliveries), selectinload(ServiceRequest.contact))
     if q.area:

@@ -19,6 +19,7 @@ from schemas.staff import StaffQuerySchema, StaffReportSchema, StatusChangeSchem
 
 from .. import queue
 from ..audit import record_reads
+from ..db import utcnow
 from ..errors import APIError
 from ..keys import Caller
 from ..models import Delivery, ServiceRequest
@@ -64,15 +65,14 @@ def list_reports(fmt: str) -> Response:
     who = _staff()
     params = load(StaffQuerySchema(), dict(items()))
     agency = _agency(who, params.get("agency"))
+    # The reports the staff pages list for the same agency and status, newest first.
+    asked = queue.QueueQuery(agency=agency, status=params["status"])
     stmt = (
-        select(ServiceRequest)
-        .where(ServiceRequest.deliveries.any(Delivery.destination == agency))
+        queue.agency_reports(asked, utcnow())
         .options(selectinload(ServiceRequest.contact), selectinload(ServiceRequest.deliveries))
-        .order_by(ServiceRequest.requested_datetime.desc(), ServiceRequest.id.desc())
+        .order_by(*queue.SORTS["newest"])
         .limit(params["limit"])
     )
-    if params["status"] != "all":
-        stmt = stmt.where(ServiceRequest.status == params["status"])
     with gateway().db.read() as session:
         rows = list(session.scalars(stmt))
         body = _reports(rows, agency)

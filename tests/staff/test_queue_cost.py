@@ -75,7 +75,7 @@ def test_the_open_queue_costs_the_same_with_twice_the_closed_history(
         with database.read() as session:
             if db_url.startswith("postgresql"):
                 # The page and the count: the report rows their plans read.
-                matching = queue._filtered(asked, utcnow())
+                matching = queue.agency_reports(asked, utcnow())
                 statements = [
                     matching.order_by(*queue.SORTS["newest"]).limit(3),
                     select(func.count()).select_from(matching.subquery()),
