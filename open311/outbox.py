@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session, aliased, joinedload, selectinload
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from adapters.base import Adapter, DeliveryError, Receipt, Ticket, UpdateTicket
 from adapters.notify import Notice
@@ -183,6 +183,22 @@ def held_by(owner: str, *delivery_ids: int) -> Any:
 
 
 _DELIVERY = Base.metadata.tables[Delivery.__tablename__]
+
+
+def _with_report(delivery_id: int) -> Any:
+    """The delivery with its report and the report's contact, in one statement."""
+    return (
+        select(Delivery)
+        .where(Delivery.id == delivery_id)
+        .options(joinedload(Delivery.request).joinedload(ServiceRequest.contact))
+    )
+
+
+def _paused(session: Session, destination: str, now: datetime) -> bool:
+    until = session.scalar(
+        select(DestinationState.paused_until).where(DestinationState.destination == destination)
+    )
+    return until is not None and until > now
 
 
 def requeue(
@@ -445,19 +461,10 @@ class Outbox:
                     )
                 )
             )
-            delivery = session.scalar(
-                select(Delivery)
-                .where(Delivery.id == delivery_id)
-                .options(selectinload(Delivery.request).selectinload(ServiceRequest.contact))
-            )
+            delivery = session.scalar(_with_report(delivery_id))
             if not held or delivery is None:
                 return LOST
-            paused_until = session.scalar(
-                select(DestinationState.paused_until).where(
-                    DestinationState.destination == delivery.destination
-                )
-            )
-            if paused_until is not None and paused_until > now:
+            if _paused(session, delivery.destination, now):
                 session.execute(
                     held_by(self.owner, delivery_id).values(
                         state="pending",
@@ -467,26 +474,21 @@ class Outbox:
                     )
                 )
                 return RELEASED
-            if delivery.request_update_id is not None and self.notices is not None:
-                notice = self.notices.notice_for(session, delivery)
-                if isinstance(notice, str):
-                    session.execute(
-                        held_by(self.owner, delivery_id).values(
-                            state="done",
-                            last_error=f"not sent: {notice}",
-                            lease_owner=None,
-                            lease_until=None,
-                        )
+            ticket = self._ticket(session, delivery)
+            if isinstance(ticket, str):
+                session.execute(
+                    held_by(self.owner, delivery_id).values(
+                        state="done",
+                        last_error=f"not sent: {ticket}",
+                        lease_owner=None,
+                        lease_until=None,
                     )
-                    log.info(
-                        "notification not sent",
-                        extra={"delivery_id": delivery_id, "reason": notice},
-                    )
-                    return SKIPPED
-                return notice, delivery.attempts
-            if delivery.app_update_id is not None:
-                return update_ticket_for(session, delivery), delivery.attempts
-            return ticket_for(delivery.request, delivery), delivery.attempts
+                )
+                log.info(
+                    "notification not sent", extra={"delivery_id": delivery_id, "reason": ticket}
+                )
+                return SKIPPED
+            return ticket, delivery.attempts
 
     def _ready(self, delivery_id: int, now: datetime) -> tuple[AnyTicket, int] | None:
         """The ticket, read without a write, when nothing about the row needs one: still
@@ -496,32 +498,27 @@ class Outbox:
         quarter lease, so the renewal here was a second write lock per delivery on SQLite
         (and a third of the worker's own cost) for a lease that was rarely short."""
         with self.db.read() as session:
-            delivery = session.scalar(
-                select(Delivery)
-                .where(Delivery.id == delivery_id)
-                .options(joinedload(Delivery.request).joinedload(ServiceRequest.contact))
-            )
+            delivery = session.scalar(_with_report(delivery_id))
             if (
                 delivery is None
                 or delivery.lease_owner != self.owner
                 or delivery.state != "inflight"
                 or delivery.lease_until is None
                 or delivery.lease_until < utcnow() + self.policy.lease / 2
+                or _paused(session, delivery.destination, now)
             ):
                 return None
-            paused_until = session.scalar(
-                select(DestinationState.paused_until).where(
-                    DestinationState.destination == delivery.destination
-                )
-            )
-            if paused_until is not None and paused_until > now:
-                return None
-            if delivery.request_update_id is not None and self.notices is not None:
-                notice = self.notices.notice_for(session, delivery)
-                return None if isinstance(notice, str) else (notice, delivery.attempts)
-            if delivery.app_update_id is not None:
-                return update_ticket_for(session, delivery), delivery.attempts
-            return ticket_for(delivery.request, delivery), delivery.attempts
+            ticket = self._ticket(session, delivery)
+            return None if isinstance(ticket, str) else (ticket, delivery.attempts)
+
+    def _ticket(self, session: Session, delivery: Delivery) -> AnyTicket | str:
+        """What the adapter is handed for this row, or why a message to the reporter is not
+        sent (a str)."""
+        if delivery.request_update_id is not None and self.notices is not None:
+            return self.notices.notice_for(session, delivery)
+        if delivery.app_update_id is not None:
+            return update_ticket_for(session, delivery)
+        return ticket_for(delivery.request, delivery)
 
     def deliver(self, delivery_id: int, now: datetime | None = None) -> str:
         """Hand one claimed delivery to its adapter and record what happened; answers the

@@ -79,18 +79,22 @@ class QueueQuery:
     page_size: int = 50
 
 
+def _status(q: QueueQuery) -> list[Any]:
+    if q.status == "open":
+        return [still_open()]  # written into the SQL: the open reports' own index applies
+    if q.status == "closed":
+        return [ServiceRequest.status == "closed"]
+    return []
+
+
 def _conditions(q: QueueQuery, now: datetime) -> tuple[list[Any], list[Any]]:
-    """What `q` asks of a report, and of its delivery to the agency."""
+    """What `q` asks of a report besides its status, and of its delivery to the agency."""
     delivery: list[Any] = [Delivery.destination == q.agency]
     if q.claimed == "unclaimed":
         delivery.append(Delivery.claimed_by.is_(None))
     elif q.claimed:
         delivery.append(Delivery.claimed_by == q.claimed)
     report: list[Any] = []
-    if q.status == "open":
-        report.append(still_open())  # written into the SQL: the open reports' own index
-    elif q.status == "closed":
-        report.append(ServiceRequest.status == "closed")
     if q.service_code:
         report.append(ServiceRequest.service_code == q.service_code)
     day = timedelta(days=1)
@@ -113,25 +117,24 @@ def agency_reports(q: QueueQuery, now: datetime) -> Select[Any]:
     instead of sorting the agency's whole history."""
     report, delivery = _conditions(q, now)
     theirs = select(Delivery.id).where(Delivery.request_id == ServiceRequest.id, *delivery)
-    return select(ServiceRequest).where(*report, theirs.exists())
+    return select(ServiceRequest).where(*_status(q), *report, theirs.exists())
 
 
 def _count(session: Session, q: QueueQuery, now: datetime) -> int:
     """How many reports match `q`, read from what is smallest: the open reports for open
-    ones (what is waiting, however long the history), the agency's deliveries in their
-    index for all of them (closed: all less the open), the agency's deliveries joined to
-    their reports for a search of the closed history."""
+    ones (what is waiting, however long the history); for all of them the agency's
+    deliveries in their index, and closed is all less open; a search of the history (a
+    service, an age) joins the agency's deliveries to their reports."""
     report, delivery = _conditions(q, now)
     if q.status == "open":
-        return (
-            session.scalar(select(func.count()).select_from(agency_reports(q, now).subquery())) or 0
-        )
-    if report[1:] if q.status == "closed" else report:
+        matching = agency_reports(q, now).subquery()
+        return session.scalar(select(func.count()).select_from(matching)) or 0
+    if report:
         joined = (
             select(func.count(distinct(ServiceRequest.id)))
             .select_from(ServiceRequest)
             .join(Delivery, and_(Delivery.request_id == ServiceRequest.id, *delivery))
-            .where(*report)
+            .where(*_status(q), *report)
         )
         return session.scalar(joined) or 0
     every = session.scalar(select(func.count(distinct(Delivery.request_id))).where(*delivery))
