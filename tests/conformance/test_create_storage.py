@@ -29,11 +29,13 @@ def statements(database: Any) -> Iterator[list[str]]:
     def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen.append(statement.lstrip().split(None, 1)[0].upper())
 
-    event.listen(database.engine, "before_cursor_execute", note)
+    for engine in database.engines:
+        event.listen(engine, "before_cursor_execute", note)
     try:
         yield seen
     finally:
-        event.remove(database.engine, "before_cursor_execute", note)
+        for engine in database.engines:
+            event.remove(engine, "before_cursor_execute", note)
 
 
 def _post(client: Any, fmt: str, key: str, retry_key: str, **fields: Any) -> Any:
