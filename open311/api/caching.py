@@ -9,7 +9,6 @@ from __future__ import annotations
 from hashlib import sha1
 
 from flask import Flask, Response, request
-from werkzeug.http import http_date
 
 from ..header_lookup import header
 from .params import presented_key
@@ -64,9 +63,9 @@ def install_caching(app: Flask, prefixes: tuple[str, ...]) -> None:
         if any(header(request.headers, name) is not None for name in _CONDITIONAL):
             response.make_conditional(request)  # a 304 (or 412, 206), in place
             return response
-        # What make_conditional adds to a GET or HEAD that asks for nothing conditional.
-        if header(sent, "Date") is None:
-            response.headers["Date"] = http_date()
+        # What make_conditional adds to a GET or HEAD that asks for nothing conditional,
+        # but Date: the WSGI server writes it (gunicorn drops an application's Date as a
+        # hop-by-hop header and sends its own; werkzeug's server adds one too).
         if response.automatically_set_content_length and header(sent, "Content-Length") is None:
             length = response.calculate_content_length()
             if length is not None:

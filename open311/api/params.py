@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from typing import Any
 
 from flask import current_app, request
@@ -48,6 +49,24 @@ def load(schema: Schema, data: Any) -> dict[str, Any]:
         return schema.load(data)
     except ValidationError as exc:
         raise APIError(400, parameter_lines(exc.messages)) from exc
+
+
+# What each query schema loads from no parameters at all (load_query).
+_NOTHING: weakref.WeakKeyDictionary[Schema, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def load_query(schema: Schema) -> dict[str, Any]:
+    """The request's parameters loaded with `schema`, a query schema that adds no value of
+    its own (no load_default, no post_load). Most GETs of the catalogue and of one report
+    carry none, and nothing always loads the same, so it is loaded once per schema:
+    marshmallow spent about 20 microseconds on it, a tenth of a services.json answer."""
+    pairs = items()
+    if pairs:
+        return load(schema, dict(pairs))
+    found = _NOTHING.get(schema)
+    if found is None:
+        found = _NOTHING[schema] = load(schema, {})
+    return dict(found)
 
 
 def jurisdiction(

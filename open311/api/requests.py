@@ -53,7 +53,16 @@ from ..store import (
     widen_for,
 )
 from .media import photo_url, photos_from_request
-from .params import caller, gateway, idempotency, items, jurisdiction, load, required_caller
+from .params import (
+    caller,
+    gateway,
+    idempotency,
+    items,
+    jurisdiction,
+    load,
+    load_query,
+    required_caller,
+)
 
 bp = Blueprint("requests", __name__)
 # Built once: a schema costs more to build than to load one report or query with.
@@ -295,7 +304,7 @@ def _apply_caller(q: RequestQuery) -> Caller | None:
 
 @bp.get("/requests/<path:service_request_id>.<any(json, xml):fmt>")
 def one(service_request_id: str, fmt: str) -> Response:
-    params = load(_ONE_QUERY, dict(items()))
+    params = load_query(_ONE_QUERY)
     given = params.get("jurisdiction_id")
     if given:
         jurisdiction(given)
@@ -324,7 +333,7 @@ def one(service_request_id: str, fmt: str) -> Response:
 
 @bp.get("/tokens/<path:token>.<any(json, xml):fmt>")
 def token(token: str, fmt: str) -> Response:
-    given = load(_TOKEN_QUERY, dict(items())).get("jurisdiction_id")
+    given = load_query(_TOKEN_QUERY).get("jurisdiction_id")
     if given:
         jurisdiction(given)
     with gateway().db.read() as session:

@@ -14,7 +14,7 @@ from schemas.requests import DefinitionQuerySchema, ServicesQuerySchema
 
 from ..errors import APIError
 from ..render import answer, to_bytes
-from .params import gateway, items, jurisdiction, load
+from .params import gateway, jurisdiction, load_query
 
 bp = Blueprint("services", __name__)
 # Built once: building a schema costs more than loading the query string with it.
@@ -24,7 +24,7 @@ _DEFINITION_QUERY = DefinitionQuerySchema()
 
 @bp.get("/services.<any(json, xml):fmt>")
 def service_list(fmt: str) -> Response:
-    query = load(_SERVICES_QUERY, dict(items()))
+    query = load_query(_SERVICES_QUERY)
     # Extension: with a point, only what can be reported there, in the jurisdiction the
     # point picks when none is named (the one a POST from there would go to).
     j = jurisdiction(query.get("jurisdiction_id"), query.get("lat"), query.get("long"))
@@ -45,7 +45,7 @@ def service_list(fmt: str) -> Response:
 @bp.get("/services/<path:service_code>.<any(json, xml):fmt>")
 @bp.get("/service/<path:service_code>.<any(json, xml):fmt>")  # the PyPI open311 client's path
 def service_definition(service_code: str, fmt: str) -> Response:
-    query = load(_DEFINITION_QUERY, dict(items()))
+    query = load_query(_DEFINITION_QUERY)
     j = jurisdiction(query.get("jurisdiction_id"))
     gw = gateway()
     service = gw.catalog.service(j.id, service_code)

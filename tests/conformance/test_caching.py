@@ -31,10 +31,12 @@ def test_public_answers_carry_an_etag_and_answer_304(client: Any, fmt: str, path
 
 
 def test_other_conditional_headers_still_go_through_werkzeug(client: Any, fmt: str) -> None:
-    """The hook answers a plain GET itself (Date, Content-Length) and hands any request
-    with a conditional header to werkzeug: If-Modified-Since, If-Match, Range."""
+    """The hook answers a plain GET itself (Content-Length; Date is the server's:
+    test_live_server) and hands any request with a conditional header to werkzeug:
+    If-Modified-Since, If-Match, Range."""
     plain = client.get(api(f"services.{fmt}"))
-    assert plain.headers["Date"] and plain.headers["Content-Length"] == str(len(plain.data))
+    assert plain.headers["Content-Length"] == str(len(plain.data))
+    assert header(plain.headers, "Date") is None  # written by the server instead
     etag = plain.headers["ETag"]
     assert etag == f'"{hashlib.sha1(plain.data).hexdigest()}"'  # werkzeug's strong ETag
     for headers, status in (
@@ -94,3 +96,35 @@ def test_header_lookup_answers_as_werkzeugs_get() -> None:
     for headers in (EnvironHeaders(environ), sent):
         for name in ("X-API-Key", "x-api-key", "Content-Type", "If-Range", "ETag", "Vary"):
             assert header(headers, name) == headers.get(name)
+
+
+@pytest.mark.parametrize(
+    "path", ["services.{fmt}", "services/POTHOLE.{fmt}", "requests/{rid}.{fmt}", "tokens/x.{fmt}"]
+)
+def test_a_get_without_parameters_loads_its_schema_once(
+    client: Any, submit_key: str, fmt: str, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a query schema loads from no parameters is kept (params.load_query): the
+    second and later such GETs ask marshmallow nothing; one with a parameter still does,
+    and an unknown jurisdiction is still refused."""
+    from marshmallow import Schema
+
+    rid = new_id(client, fmt, submit_key)
+    url = api(path.format(fmt=fmt, rid=rid))
+    assert client.get(url).status_code in (200, 404)
+    loads: list[dict[str, Any]] = []
+    original = Schema.load
+
+    def counted(self: Schema, data: Any, **kwargs: Any) -> Any:
+        loads.append(dict(data))
+        return original(self, data, **kwargs)
+
+    monkeypatch.setattr(Schema, "load", counted)
+    first = client.get(url)
+    again = client.get(url)
+    assert first.status_code == again.status_code and first.data == again.data
+    assert loads == []
+    extended = client.get(url + "?extensions=true&jurisdiction_id=nhv.example")
+    assert loads == [{"extensions": "true", "jurisdiction_id": "nhv.example"}], loads
+    assert extended.status_code in (200, 403, 404), extended.data
+    assert client.get(url + "?jurisdiction_id=nowhere.example").status_code == 404

@@ -4,6 +4,9 @@ reading back, doubled slashes, bad extensions, an oversized body and a wrong met
 
 from __future__ import annotations
 
+import http.client
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
@@ -61,6 +64,25 @@ def test_discovery(live_server: LiveServer, fmt: str) -> None:
             assert parsed.findtext("endpoints/endpoint/url") == live_server.base + "/"
             formats = [f.text for f in parsed.findall("endpoints/endpoint/formats/format")]
             assert formats == ["text/xml", "application/json"]
+
+
+@pytest.mark.parametrize("path", ["services.json", "services/POTHOLE.xml", "requests.json"])
+def test_one_date_header_from_the_server(live_server: LiveServer, path: str) -> None:
+    """Date is written once, by gunicorn (the application sets none of its own: gunicorn
+    would drop it), and is a valid HTTP date close to now."""
+    connection = http.client.HTTPConnection(live_server.root.split("//", 1)[1], timeout=TIMEOUT)
+    try:
+        connection.request("GET", f"{live_server.base.split(live_server.root, 1)[1]}/{path}")
+        answer = connection.getresponse()
+        answer.read()
+    finally:
+        connection.close()
+    assert answer.status == 200
+    dates = answer.msg.get_all("Date") or []
+    assert len(dates) == 1, dates
+    sent = parsedate_to_datetime(dates[0])
+    assert abs((sent - datetime.now(UTC)).total_seconds()) < 60
+    assert answer.msg["ETag"] and answer.msg["Cache-Control"].startswith("public")
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
