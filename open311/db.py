@@ -89,8 +89,8 @@ def without_password(text: str, url: str) -> str:
 def make_engine(url: str, application_name: str = "open311", *, autocommit: bool = False) -> Engine:
     """An engine for the URL. On PostgreSQL every connection carries `application_name`
     (pg_stat_activity tells the API, workers and commands apart) unless the URL sets one,
-    and with `autocommit` every connection is in autocommit from the start (its pool is
-    then only for work done in one statement: see Database)."""
+    and with `autocommit` (PostgreSQL only) every connection is in autocommit from the
+    start: its pool is for work done in one statement (see Database)."""
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -228,13 +228,16 @@ class Database:
         # connections are made in autocommit: switching a pooled connection to it and back
         # on every checkout was about 40 of a public read's 300 microseconds of database
         # work. A process holds at most one connection of each pool per thread at a time.
-        self._autocommit: Engine | None = None
         self._one_statement: Engine
+        # Every engine of this database: a listener that must see every statement listens
+        # on each.
+        self.engines: tuple[Engine, ...]
         if self.dialect == "sqlite":
             self._one_statement = self.engine.execution_options(one_statement=True)
+            self.engines = (self.engine,)
         else:
-            self._autocommit = make_engine(url, application_name, autocommit=True)
-            self._one_statement = self._autocommit
+            self._one_statement = make_engine(url, application_name, autocommit=True)
+            self.engines = (self.engine, self._one_statement)
 
     @property
     def dialect(self) -> str:
@@ -243,12 +246,6 @@ class Database:
     def one_statement(self) -> Connection:
         """A connection for work done in a single statement (a key lookup, a new report)."""
         return self._one_statement.connect()
-
-    @property
-    def engines(self) -> tuple[Engine, ...]:
-        """Every engine of this database (an event listener that must see every statement
-        listens on each)."""
-        return (self.engine,) if self._autocommit is None else (self.engine, self._autocommit)
 
     def dispose(self) -> None:
         for engine in self.engines:

@@ -128,3 +128,21 @@ def test_a_get_without_parameters_loads_its_schema_once(
     assert loads == [{"extensions": "true", "jurisdiction_id": "nhv.example"}], loads
     assert extended.status_code in (200, 403, 404), extended.data
     assert client.get(url + "?jurisdiction_id=nowhere.example").status_code == 404
+
+
+def test_a_query_schema_with_a_default_is_loaded_every_time(app: Any) -> None:
+    """load_query keeps what nothing loads only for schemas that add no value of their own:
+    a default made at load time (here a counter) is made again for each request."""
+    from marshmallow import Schema, fields
+
+    from open311.api.params import load_query
+
+    made: list[int] = []
+
+    class Counted(Schema):
+        n = fields.Integer(load_default=lambda: made.append(1) or len(made))
+
+    schema = Counted()
+    for expected in (1, 2):
+        with app.test_request_context(api("services.json")):
+            assert load_query(schema) == {"n": expected}

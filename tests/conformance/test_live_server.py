@@ -8,6 +8,7 @@ import http.client
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -70,9 +71,10 @@ def test_discovery(live_server: LiveServer, fmt: str) -> None:
 def test_one_date_header_from_the_server(live_server: LiveServer, path: str) -> None:
     """Date is written once, by gunicorn (the application sets none of its own: gunicorn
     would drop it), and is a valid HTTP date close to now."""
-    connection = http.client.HTTPConnection(live_server.root.split("//", 1)[1], timeout=TIMEOUT)
+    url = urlsplit(f"{live_server.base}/{path}")
+    connection = http.client.HTTPConnection(url.netloc, timeout=TIMEOUT)
     try:
-        connection.request("GET", f"{live_server.base.split(live_server.root, 1)[1]}/{path}")
+        connection.request("GET", url.path)
         answer = connection.getresponse()
         answer.read()
     finally:
